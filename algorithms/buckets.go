@@ -1,0 +1,91 @@
+package algorithms
+
+// tokenBucket keeps the units used (how empty the bucket is), the time of
+// the last refill, and the refill remainder: the part of Limit*elapsed that
+// has not made a whole unit yet, in [0, Period).
+func tokenBucket(p Params, s State, now, cost int64, mode Mode) (State, Result) {
+	P, L, B := p.Period, p.Limit, p.Capacity()
+	level, last, frac := s[0], s[1], s[2]
+	if level <= 0 {
+		level, frac, last = 0, 0, now
+	} else if now > last {
+		q, r := mul(now-last, L).add(frac).divmod(P)
+		if q >= level {
+			level, frac = 0, 0
+		} else {
+			level, frac = level-q, r
+		}
+		last = now
+	}
+	// drainTime is how long until `units` more units have drained.
+	drainTime := func(units int64) int64 {
+		if units <= 0 {
+			return 0
+		}
+		return mul(units, P).minus(u128{lo: uint64(frac)}).divCeil(L)
+	}
+	want := max(cost, 1)
+	switch {
+	case cost < 0 || (mode == Force && cost > 0):
+		level = addLevel(level, cost)
+	case want > B:
+		return s, tooLarge(max(0, B-level), drainTime(level))
+	case level+want > B:
+		return s, Result{Reason: ReasonLimited, Remaining: max(0, B-level), RetryAfter: drainTime(level + want - B), ResetAfter: drainTime(level)}
+	case cost > 0:
+		level += cost
+	}
+	if level == 0 {
+		return State{}, Result{Allowed: true, Remaining: B}
+	}
+	return State{level, last, frac}, Result{Allowed: true, Remaining: max(0, B-level), ResetAfter: drainTime(level)}
+}
+
+// gcra keeps the theoretical arrival time: the moment the bucket would be
+// empty of charges. It is kept as whole µs plus a fraction in units of
+// 1/Limit µs, so that Period/Limit per unit accumulates without rounding.
+func gcra(p Params, s State, now, cost int64, mode Mode) (State, Result) {
+	P, L, B := p.Period, p.Limit, p.Capacity()
+	tat, tatFrac := s[0], s[1]
+	// x is how far the arrival time lies ahead of now, in 1/Limit µs:
+	// the units still charged, times Period.
+	var x u128
+	if tat > now || (tat == now && tatFrac > 0) {
+		x = mul(tat-now, L).add(tatFrac)
+	}
+	capacity := mul(B, P)
+	ceilL := func(v u128) int64 { return v.divCeil(L) }
+	remaining := func(x u128) int64 {
+		if x.cmp(capacity) >= 0 {
+			return 0
+		}
+		q, _ := capacity.minus(x).divmod(P)
+		return q
+	}
+	want := max(cost, 1)
+	switch {
+	case cost < 0:
+		if refund := mul(-cost, P); refund.cmp(x) >= 0 {
+			x = u128{}
+		} else {
+			x = x.minus(refund)
+		}
+	case mode == Force && cost > 0:
+		x = x.plus(mul(cost, P))
+		if ceiling := mul(maxLevel, P); x.cmp(ceiling) > 0 {
+			x = ceiling
+		}
+	case want > B:
+		return s, tooLarge(remaining(x), ceilL(x))
+	case x.plus(mul(want, P)).cmp(capacity) > 0:
+		retry := ceilL(x.minus(mul(B-want, P)))
+		return s, Result{Reason: ReasonLimited, Remaining: remaining(x), RetryAfter: retry, ResetAfter: ceilL(x)}
+	case cost > 0:
+		x = x.plus(mul(cost, P))
+	}
+	if x == (u128{}) {
+		return State{}, Result{Allowed: true, Remaining: B}
+	}
+	q, r := x.divmod(L)
+	return State{now + q, r, 0}, Result{Allowed: true, Remaining: remaining(x), ResetAfter: ceilL(x)}
+}
