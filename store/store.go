@@ -29,7 +29,9 @@ const MaxKeyLen = 1024
 type Op struct {
 	// Key names the counter. Keys are opaque to the store; the limiter
 	// builds them from the rule and the request's dimensions. Two ops with
-	// different Params must not share a key.
+	// different Params must not share a key. A store must not retain Key
+	// after Apply returns (the limiter may build it in a reused buffer):
+	// it copies the string if it keeps it.
 	Key string
 	// Params are the algorithm and its parameters.
 	Params algorithms.Params
