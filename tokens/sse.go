@@ -1,0 +1,188 @@
+package tokens
+
+import "bytes"
+
+// sseFramer splits a server-sent-events byte stream into events, following
+// the WHATWG event-stream rules: lines end in CRLF, LF or a lone CR (also
+// when the pair is split between two writes); a leading BOM is dropped;
+// comment lines and fields other than data are ignored; several data lines
+// are joined with LF; a blank line dispatches; an event not terminated
+// before the end is never dispatched.
+//
+// Memory is bounded by max: a line or an event's data longer than max bytes
+// is dropped (the event is skipped), never buffered. A data line found
+// whole inside one write is not copied unless the event is still open when
+// the write returns.
+type sseFramer struct {
+	max     int
+	onEvent func(data []byte)
+
+	line     []byte // a line carried over from the previous write
+	lineSkip bool   // the carried line was too long: drop it up to its end
+	skipLF   bool   // the previous write ended with CR: skip one leading LF
+	started  bool   // the first line was seen (BOM handling)
+
+	data     []byte // the open event's data, owned
+	ref      []byte // the open event's single data line, aliasing the caller's slice
+	hasData  bool
+	useRef   bool
+	dataOver bool
+}
+
+func (f *sseFramer) write(p []byte) {
+	if f.skipLF && len(p) > 0 {
+		f.skipLF = false
+		if p[0] == '\n' {
+			p = p[1:]
+		}
+	}
+	for len(p) > 0 {
+		n := bytes.IndexByte(p, '\n')
+		seg := p
+		if n >= 0 {
+			seg = p[:n]
+		}
+		var line []byte
+		adv := 0
+		if r := bytes.IndexByte(seg, '\r'); r >= 0 {
+			line, adv = p[:r], r+1
+			if r+1 < len(p) {
+				if p[r+1] == '\n' {
+					adv++
+				}
+			} else {
+				f.skipLF = true
+			}
+		} else if n >= 0 {
+			line, adv = p[:n], n+1
+		} else {
+			f.carry(p)
+			break
+		}
+		p = p[adv:]
+		switch {
+		case f.lineSkip:
+			f.lineSkip = false
+			f.line = f.line[:0]
+		case len(f.line) > 0:
+			if len(f.line)+len(line) > f.max {
+				f.overlong()
+				f.line = f.line[:0]
+				continue
+			}
+			f.line = append(f.line, line...)
+			f.processLine(f.line, true)
+			f.line = f.line[:0]
+		default:
+			f.processLine(line, false)
+		}
+	}
+	if f.useRef {
+		// Never keep the caller's slice past the write.
+		f.data = append(f.data[:0], f.ref...)
+		f.ref, f.useRef = nil, false
+	}
+}
+
+// carry keeps the unterminated tail of a write for the next one.
+func (f *sseFramer) carry(p []byte) {
+	if f.lineSkip {
+		return
+	}
+	if len(f.line)+len(p) > f.max {
+		f.overlong()
+		f.line = f.line[:0]
+		f.lineSkip = true
+		return
+	}
+	f.line = append(f.line, p...)
+}
+
+// overlong drops a line longer than max; if it was a data line, the whole
+// event is skipped.
+func (f *sseFramer) overlong() {
+	l := f.line
+	if !f.started && bytes.HasPrefix(l, bom) {
+		l = l[len(bom):]
+	}
+	if len(l) < 4 || string(l[:4]) == "data" {
+		f.dropData()
+	}
+	f.started = true
+}
+
+var bom = []byte("\xEF\xBB\xBF")
+
+func (f *sseFramer) processLine(line []byte, owned bool) {
+	if !f.started {
+		f.started = true
+		line = bytes.TrimPrefix(line, bom)
+	}
+	if len(line) == 0 {
+		f.dispatch()
+		return
+	}
+	if line[0] == ':' {
+		return
+	}
+	name, value := line, []byte(nil)
+	if c := bytes.IndexByte(line, ':'); c >= 0 {
+		name, value = line[:c], line[c+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	}
+	if string(name) == "data" {
+		f.addData(value, owned)
+	}
+}
+
+func (f *sseFramer) addData(v []byte, owned bool) {
+	if f.dataOver {
+		return
+	}
+	if !f.hasData {
+		f.hasData = true
+		if len(v) > f.max {
+			f.dropData()
+			return
+		}
+		if owned {
+			f.data = append(f.data[:0], v...)
+		} else {
+			f.ref, f.useRef = v, true
+		}
+		return
+	}
+	if f.useRef {
+		f.data = append(f.data[:0], f.ref...)
+		f.ref, f.useRef = nil, false
+	}
+	if len(f.data)+1+len(v) > f.max {
+		f.dropData()
+		return
+	}
+	f.data = append(f.data, '\n')
+	f.data = append(f.data, v...)
+}
+
+func (f *sseFramer) dropData() {
+	f.hasData, f.dataOver = true, true
+	f.data = f.data[:0]
+	f.ref, f.useRef = nil, false
+}
+
+func (f *sseFramer) dispatch() {
+	if f.hasData && !f.dataOver {
+		d := f.data
+		if f.useRef {
+			d = f.ref
+		}
+		if len(d) > 0 {
+			f.onEvent(d)
+		}
+	}
+	f.data = f.data[:0]
+	f.ref, f.useRef = nil, false
+	f.hasData, f.dataOver = false, false
+}
