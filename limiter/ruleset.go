@@ -1,0 +1,106 @@
+package limiter
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/dimensions"
+)
+
+// compiledRule is a validated rule with what the hot path needs precomputed.
+type compiledRule struct {
+	Rule
+	prefix   string // name "/" fingerprint: the static part of counter keys
+	params   algorithms.Params
+	capacity int64
+	delayed  bool
+	settles  bool // the request must be settled or cancelled
+}
+
+// ruleSet is an immutable set of rules; the limiter swaps whole sets.
+type ruleSet struct {
+	rules     []compiledRule
+	unindexed []int32
+	index     map[dimensions.Dimension]map[string][]int32
+	indexDims []dimensions.Dimension
+}
+
+func compile(rules []Rule, hasFallback bool) (*ruleSet, error) {
+	set := &ruleSet{rules: make([]compiledRule, len(rules))}
+	seen := make(map[string]bool, len(rules))
+	for i := range rules {
+		r := rules[i]
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("rule %d: %w", i, err)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("rule %d: %w %q: duplicate name", i, ErrInvalidRule, r.Name)
+		}
+		seen[r.Name] = true
+		if r.OnStoreError == FailLocal && !hasFallback {
+			return nil, fmt.Errorf("rule %d: %w %q: fail mode local needs WithFallback", i, ErrInvalidRule, r.Name)
+		}
+		r.By = slices.Clone(r.By)
+		c := compiledRule{Rule: r, prefix: r.Name + "/" + r.fingerprint(), params: r.params(), delayed: r.delayed()}
+		c.capacity = c.params.Capacity()
+		c.settles = c.delayed || r.Unit != Requests || c.params.Kind == algorithms.Concurrency
+		set.rules[i] = c
+		if im, ok := r.When.(IndexedMatcher); ok {
+			d, v := im.IndexKey()
+			if set.index == nil {
+				set.index = map[dimensions.Dimension]map[string][]int32{}
+			}
+			byValue := set.index[d]
+			if byValue == nil {
+				byValue = map[string][]int32{}
+				set.index[d] = byValue
+				set.indexDims = append(set.indexDims, d)
+			}
+			byValue[v] = append(byValue[v], int32(i))
+			continue
+		}
+		set.unindexed = append(set.unindexed, int32(i))
+	}
+	return set, nil
+}
+
+// match appends to out the indices of the rules that apply to req, in rule
+// order.
+func (s *ruleSet) match(req *Request, out []int32) []int32 {
+	out = append(out, s.unindexed...)
+	merged := false
+	for _, d := range s.indexDims {
+		v, ok := req.Get(d)
+		if !ok {
+			continue
+		}
+		if hits := s.index[d][v]; len(hits) > 0 {
+			out = append(out, hits...)
+			merged = true
+		}
+	}
+	if merged {
+		slices.Sort(out)
+	}
+	n := 0
+	for _, i := range out {
+		if s.rules[i].applies(req) {
+			out[n] = i
+			n++
+		}
+	}
+	return out[:n]
+}
+
+func (c *compiledRule) applies(req *Request) bool {
+	if c.Mode == Off {
+		return false
+	}
+	for _, d := range c.By {
+		if _, ok := req.Get(d); !ok {
+			return false
+		}
+	}
+	return c.When == nil || c.When.Match(req)
+}
