@@ -86,6 +86,12 @@ func gcra(p Params, s State, now, cost int64, mode Mode) (State, Result) {
 	if x == (u128{}) {
 		return State{}, Result{Allowed: true, Remaining: B}
 	}
+	// The arrival time is an int64: when now+x/L would pass it (a small
+	// Limit with a large Burst or forced charge), it saturates there
+	// instead of wrapping around to a time in the past, an empty bucket.
+	if h := mul(maxInt64-now, L); now >= 0 && x.cmp(h) > 0 {
+		x = h
+	}
 	q, r := x.divmod(L)
 	return State{now + q, r, 0}, Result{Allowed: true, Remaining: remaining(x), ResetAfter: ceilL(x)}
 }

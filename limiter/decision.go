@@ -30,6 +30,9 @@ type RuleResult struct {
 	// fail mode (allow or deny) gave this result. Adapters answer a denial
 	// with StoreError set as unavailable (503), not as rate limited.
 	StoreError bool
+	// Err is the error of a guard rule (Rule.Guard) that rejected the
+	// request; such a denial never passes by waiting.
+	Err error
 }
 
 // maxInline is how many rule results a Decision holds without allocating.

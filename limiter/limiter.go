@@ -214,6 +214,9 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 		d.Allowed = true
 		return
 	}
+	if set.guards && l.guard(set, sc, req, d) {
+		return
+	}
 	now := l.now()
 	sc.keys, sc.ends = sc.keys[:0], sc.ends[:0]
 	for _, i := range sc.matched {
@@ -251,6 +254,46 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 	if d.Allowed && !peek {
 		d.Reservation = l.reserve(set, sc, results, failed)
 	}
+}
+
+// guard runs the guard rules among the matched ones, removing them from
+// sc.matched. It reports whether a guard denied the request, in which case
+// d holds the decision and no counter is touched.
+func (l *Limiter) guard(set *ruleSet, sc *scratch, req *Request, d *Decision) bool {
+	n := 0
+	denied := false
+	for _, i := range sc.matched {
+		r := &set.rules[i]
+		if r.Guard == nil {
+			sc.matched[n] = i
+			n++
+			continue
+		}
+		err := r.Guard(req)
+		if err == nil {
+			continue
+		}
+		rr := RuleResult{Rule: &r.Rule, Reason: algorithms.ReasonExceedsCapacity, Err: err}
+		d.add(rr)
+		if r.Mode == Shadow {
+			d.ShadowDenied = true
+			continue
+		}
+		if !denied {
+			denied = true
+			d.Limiting = rr
+		}
+	}
+	sc.matched = sc.matched[:n]
+	if denied {
+		d.Allowed = false
+		return true
+	}
+	if n == 0 {
+		d.Allowed = true
+		return true
+	}
+	return false
 }
 
 // apply calls a store with the limiter's deadline, and (for the main

@@ -202,6 +202,13 @@ type Rule struct {
 	// Reject customizes the answer to a request this rule denied; nil uses
 	// the adapter's default.
 	Reject *Rejection
+	// Guard, when set, makes the rule a guard: it counts nothing, and a
+	// matching request for which Guard returns an error is denied before
+	// any counter changes, with that error in RuleResult.Err. Model allow
+	// and deny lists and per-request caps (maximum input or output tokens)
+	// are guards. Algorithm, Limit, Period, Burst, Unit and Timing are
+	// ignored.
+	Guard func(r *Request) error
 }
 
 // delayed reports whether the rule is charged at settle time.
@@ -256,6 +263,9 @@ func (r *Rule) Validate() error {
 	}
 	if r.OnStoreError > FailLocal {
 		return bad("unknown fail mode %d", r.OnStoreError)
+	}
+	if r.Guard != nil {
+		return nil
 	}
 	p := r.params()
 	if r.Calendar != NoCalendar {

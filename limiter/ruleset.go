@@ -24,6 +24,7 @@ type ruleSet struct {
 	unindexed []int32
 	index     map[dimensions.Dimension]map[string][]int32
 	indexDims []dimensions.Dimension
+	guards    bool // some rule is a guard
 }
 
 func compile(rules []Rule, hasFallback bool) (*ruleSet, error) {
@@ -45,6 +46,10 @@ func compile(rules []Rule, hasFallback bool) (*ruleSet, error) {
 		c := compiledRule{Rule: r, prefix: r.Name + "/" + r.fingerprint(), params: r.params(), delayed: r.delayed()}
 		c.capacity = c.params.Capacity()
 		c.settles = c.delayed || r.Unit != Requests || c.params.Kind == algorithms.Concurrency
+		if r.Guard != nil {
+			c.delayed, c.settles, c.capacity = false, false, 0
+			set.guards = true
+		}
 		set.rules[i] = c
 		if im, ok := r.When.(IndexedMatcher); ok {
 			d, v := im.IndexKey()

@@ -24,7 +24,7 @@ var (
 // Wait checks req and, while it is denied, waits for the time the tightest
 // rule names and checks again, until it is admitted or ctx ends. It fails
 // at once, without waiting, when ctx's deadline comes before the wait
-// would end. A rule with no predictable wait (concurrency) is polled every
+// would end; a guard's rejection is returned as its error. A rule with no predictable wait (concurrency) is polled every
 // 10ms. The returned Decision is the last check's.
 func (l *Limiter) Wait(ctx context.Context, req *Request) (Decision, error) {
 	for {
@@ -32,6 +32,8 @@ func (l *Limiter) Wait(ctx context.Context, req *Request) (Decision, error) {
 		switch {
 		case d.Allowed:
 			return d, nil
+		case d.Limiting.Err != nil:
+			return d, d.Limiting.Err
 		case d.Limiting.StoreError:
 			return d, ErrStoreUnavailable
 		case d.Limiting.Reason == algorithms.ReasonExceedsCapacity:
