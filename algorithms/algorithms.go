@@ -23,7 +23,10 @@ const (
 	// GCRA is the generic cell rate algorithm (the leaky bucket as a meter):
 	// a theoretical arrival time advances Period/Limit per unit, with a
 	// tolerance of Burst units. It admits exactly what TokenBucket admits
-	// with the same parameters; its state is one timestamp.
+	// with the same parameters, as long as the arrival time fits an int64
+	// (a full bucket drains, Burst*Period/Limit µs, within about 2^62 µs);
+	// beyond, the arrival time saturates at the largest int64. Its state is
+	// one timestamp.
 	GCRA Kind = 4
 	// Concurrency limits units in flight: a positive cost acquires, a
 	// negative cost releases. Period is a lease: the count of a key that
