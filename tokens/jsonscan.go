@@ -34,10 +34,10 @@ type jsonScanner struct {
 }
 
 const (
-	stNone     uint8 = iota // not at member level, or inside a value
-	stWantKey               // at member level, expecting a key or '}'
-	stInKey                 // reading a key string
-	stWantColon             // key read, expecting ':'
+	stNone      uint8 = iota // not at member level, or inside a value
+	stWantKey                // at member level, expecting a key or '}'
+	stInKey                  // reading a key string
+	stWantColon              // key read, expecting ':'
 )
 
 func newJSONScanner(keys []string, maxValue int, onDoc func([][]byte, []bool)) *jsonScanner {

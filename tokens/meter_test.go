@@ -130,7 +130,7 @@ func TestMeterFixtures(t *testing.T) {
 			}
 			for seed := range uint64(20) {
 				r := rand.New(rand.NewPCG(seed, 99))
-				got := meterResult(t, b, opts, func([]byte) int { return 1 + r.IntN(1 + r.IntN(300)) })
+				got := meterResult(t, b, opts, func([]byte) int { return 1 + r.IntN(1+r.IntN(300)) })
 				if show(got) != show(want) {
 					t.Errorf("%s (%s, random seed %d): got %s, want %s", name, detect, seed, show(got), show(want))
 				}

@@ -30,26 +30,26 @@ type Usage struct {
 type field uint8
 
 const (
-	fPrompt          field = iota // OpenAI prompt_tokens
-	fCompletion                   // OpenAI completion_tokens
-	fTotal                        // OpenAI / Responses total_tokens
-	fInput                        // Anthropic / Responses input_tokens
-	fOutput                       // Anthropic / Responses output_tokens
-	fCacheCreation                // Anthropic cache_creation_input_tokens
-	fCacheRead                    // Anthropic cache_read_input_tokens
-	fCached                       // *_tokens_details.cached_tokens
-	fReasoning                    // *_tokens_details.reasoning_tokens, thinking_tokens
-	fBedrockInput                 // Bedrock inputTokens
-	fBedrockOutput                // Bedrock outputTokens
-	fBedrockRead                  // Bedrock cacheReadInputTokens
-	fBedrockWrite                 // Bedrock cacheWriteInputTokens
-	fGeminiPrompt                 // Gemini promptTokenCount
-	fGeminiCandidates             // Gemini candidatesTokenCount
-	fGeminiThoughts               // Gemini thoughtsTokenCount
-	fGeminiToolUse                // Gemini toolUsePromptTokenCount
-	fGeminiCached                 // Gemini cachedContentTokenCount
-	fOllamaPrompt                 // Ollama prompt_eval_count
-	fOllamaEval                   // Ollama eval_count
+	fPrompt           field = iota // OpenAI prompt_tokens
+	fCompletion                    // OpenAI completion_tokens
+	fTotal                         // OpenAI / Responses total_tokens
+	fInput                         // Anthropic / Responses input_tokens
+	fOutput                        // Anthropic / Responses output_tokens
+	fCacheCreation                 // Anthropic cache_creation_input_tokens
+	fCacheRead                     // Anthropic cache_read_input_tokens
+	fCached                        // *_tokens_details.cached_tokens
+	fReasoning                     // *_tokens_details.reasoning_tokens, thinking_tokens
+	fBedrockInput                  // Bedrock inputTokens
+	fBedrockOutput                 // Bedrock outputTokens
+	fBedrockRead                   // Bedrock cacheReadInputTokens
+	fBedrockWrite                  // Bedrock cacheWriteInputTokens
+	fGeminiPrompt                  // Gemini promptTokenCount
+	fGeminiCandidates              // Gemini candidatesTokenCount
+	fGeminiThoughts                // Gemini thoughtsTokenCount
+	fGeminiToolUse                 // Gemini toolUsePromptTokenCount
+	fGeminiCached                  // Gemini cachedContentTokenCount
+	fOllamaPrompt                  // Ollama prompt_eval_count
+	fOllamaEval                    // Ollama eval_count
 	numFields
 )
 
