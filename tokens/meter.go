@@ -236,6 +236,9 @@ func (m *Meter) feed(p []byte) {
 // start JSON, anything else SSE. Up to 512 bytes of BOM and whitespace are
 // waited through.
 func sniff(head []byte) Format {
+	if len(head) < len(bom) && bytes.HasPrefix(bom, head) {
+		return FormatAuto // maybe a BOM split between writes
+	}
 	b := bytes.TrimPrefix(head, bom)
 	b = bytes.TrimLeft(b, " \t\r\n")
 	switch {
@@ -245,8 +248,6 @@ func sniff(head []byte) Format {
 		return FormatSSE
 	case len(head) > 512:
 		return FormatSSE
-	case len(head) < 3 && bytes.HasPrefix(bom, head):
-		return FormatAuto
 	}
 	return FormatAuto
 }
