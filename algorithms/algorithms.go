@@ -23,10 +23,7 @@ const (
 	// GCRA is the generic cell rate algorithm (the leaky bucket as a meter):
 	// a theoretical arrival time advances Period/Limit per unit, with a
 	// tolerance of Burst units. It admits exactly what TokenBucket admits
-	// with the same parameters, as long as the arrival time fits an int64
-	// (a full bucket drains, Burst*Period/Limit µs, within about 2^62 µs);
-	// beyond, the arrival time saturates at the largest int64. Its state is
-	// one timestamp.
+	// with the same parameters; its state is one timestamp.
 	GCRA Kind = 4
 	// Concurrency limits units in flight: a positive cost acquires, a
 	// negative cost releases. Period is a lease: the count of a key that
@@ -126,6 +123,7 @@ func (p Params) Capacity() int64 {
 //	SlidingWindow: [current window start µs, current count, previous count]
 //	TokenBucket:   [units used, last update µs, refill remainder (units*µs)]
 //	GCRA:          [theoretical arrival time µs, its fraction in 1/Limit µs, 0]
+//	               (from 2^62µs on: [its low 62 bits, fraction, the high bits])
 //	Concurrency:   [units in flight, 0, 0]
 type State [3]int64
 

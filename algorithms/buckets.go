@@ -50,7 +50,13 @@ func gcra(p Params, s State, now, cost int64, mode Mode) (State, Result) {
 	// x is how far the arrival time lies ahead of now, in 1/Limit µs:
 	// the units still charged, times Period.
 	var x u128
-	if tat > now || (tat == now && tatFrac > 0) {
+	if s[2] != 0 {
+		// An arrival time of 2^62µs or more, in two parts (see below).
+		at := u128{hi: uint64(s[2]) >> (64 - tatLowBits), lo: uint64(s[2])<<tatLowBits | uint64(tat)}
+		if n := (u128{lo: uint64(max(now, 0))}); at.cmp(n) > 0 {
+			x = at.minus(n).mul64(L).add(tatFrac)
+		}
+	} else if tat > now || (tat == now && tatFrac > 0) {
 		x = mul(tat-now, L).add(tatFrac)
 	}
 	capacity := mul(B, P)
@@ -86,12 +92,19 @@ func gcra(p Params, s State, now, cost int64, mode Mode) (State, Result) {
 	if x == (u128{}) {
 		return State{}, Result{Allowed: true, Remaining: B}
 	}
-	// The arrival time is an int64: when now+x/L would pass it (a small
-	// Limit with a large Burst or forced charge), it saturates there
-	// instead of wrapping around to a time in the past, an empty bucket.
-	if h := mul(maxInt64-now, L); now >= 0 && x.cmp(h) > 0 {
-		x = h
+	res := Result{Allowed: true, Remaining: remaining(x), ResetAfter: ceilL(x)}
+	q, r := x.quo(L)
+	const low = 1<<tatLowBits - 1
+	if q.hi == 0 && q.lo <= low && now <= low && now+int64(q.lo) <= low {
+		return State{now + int64(q.lo), r, 0}, res
 	}
-	q, r := x.divmod(L)
-	return State{now + q, r, 0}, Result{Allowed: true, Remaining: remaining(x), ResetAfter: ceilL(x)}
+	// A small Limit with a large Burst or forced charge puts the arrival
+	// time past 2^62µs (146,000 years): its high bits go to s[2], so it
+	// neither wraps around into the past (an empty bucket) nor saturates.
+	at := q.plus(u128{lo: uint64(max(now, 0))})
+	return State{int64(at.lo & low), r, int64(at.hi<<(64-tatLowBits) | at.lo>>tatLowBits)}, res
 }
+
+// tatLowBits is how many bits of a GCRA arrival time s[0] holds when s[2]
+// holds the rest; arrival times below 2^62µs are s[0] alone, with s[2] 0.
+const tatLowBits = 62

@@ -41,6 +41,20 @@ func (x u128) cmp(y u128) int {
 	return 0
 }
 
+// mul64 returns x*y for y >= 0; callers ensure it fits 128 bits.
+func (x u128) mul64(y int64) u128 {
+	hi, lo := bits.Mul64(x.lo, uint64(y))
+	return u128{hi + x.hi*uint64(y), lo}
+}
+
+// quo divides x by d > 0 with a 128-bit quotient.
+func (x u128) quo(d int64) (q u128, r int64) {
+	ud := uint64(d)
+	qhi, rhi := bits.Div64(0, x.hi, ud)
+	qlo, rem := bits.Div64(rhi, x.lo, ud)
+	return u128{qhi, qlo}, int64(rem)
+}
+
 // divmod divides x by d > 0. The quotient saturates at maxInt64.
 func (x u128) divmod(d int64) (q, r int64) {
 	ud := uint64(d)
