@@ -42,31 +42,7 @@ func checkStep(t *testing.T, p algorithms.Params, before algorithms.State, o op,
 		t.Helper()
 		t.Errorf("%+v, state %v, %v -> %v %+v: "+format, append([]any{p, before, o, after, res}, args...)...)
 	}
-	capacity := p.Capacity()
-	cost := max(-algorithms.MaxLimit, min(o.cost, algorithms.MaxLimit))
-	want := max(cost, 1)
-
-	if res.Remaining < 0 || res.RetryAfter < 0 || res.ResetAfter < 0 {
-		fail("negative field")
-	}
-	if res.Remaining > capacity {
-		fail("Remaining above the capacity %d", capacity)
-	}
-	if res.Allowed != (res.Reason == algorithms.ReasonNone) {
-		fail("Allowed and Reason disagree")
-	}
-	if res.RetryAfter != 0 && (res.Allowed || res.Reason == algorithms.ReasonExceedsCapacity || p.Kind == algorithms.Concurrency) {
-		fail("RetryAfter must be 0 here")
-	}
-	if !res.Allowed && after != before {
-		fail("a denial changed the state")
-	}
-	if cost > 0 && o.mode == algorithms.Force && !res.Allowed {
-		fail("a forced charge was denied")
-	}
-	if (cost >= 0 && o.mode == algorithms.Normal || cost == 0) && want > capacity && res.Reason != algorithms.ReasonExceedsCapacity {
-		fail("cost %d above capacity %d not reported as exceeding it", want, capacity)
-	}
+	checkInvariants(t, p, before, o, after, res)
 
 	// RetryAfter is exact: one µs earlier the same cost is still denied,
 	// at now+RetryAfter it is admitted.
@@ -210,5 +186,39 @@ func TestLimitZeroAdmitsNothing(t *testing.T) {
 				t.Fatalf("%v: cost %d: got %+v, want exceeds_capacity", kind, cost, res)
 			}
 		}
+	}
+}
+
+// checkInvariants checks what holds for every Apply, whatever the clock does.
+func checkInvariants(t *testing.T, p algorithms.Params, before algorithms.State, o op, after algorithms.State, res algorithms.Result) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf("%+v, state %v, %v -> %v %+v: "+format, append([]any{p, before, o, after, res}, args...)...)
+	}
+	capacity := p.Capacity()
+	cost := max(-algorithms.MaxLimit, min(o.cost, algorithms.MaxLimit))
+	want := max(cost, 1)
+
+	if res.Remaining < 0 || res.RetryAfter < 0 || res.ResetAfter < 0 {
+		fail("negative field")
+	}
+	if res.Remaining > capacity {
+		fail("Remaining above the capacity %d", capacity)
+	}
+	if res.Allowed != (res.Reason == algorithms.ReasonNone) {
+		fail("Allowed and Reason disagree")
+	}
+	if res.RetryAfter != 0 && (res.Allowed || res.Reason == algorithms.ReasonExceedsCapacity || p.Kind == algorithms.Concurrency) {
+		fail("RetryAfter must be 0 here")
+	}
+	if !res.Allowed && after != before {
+		fail("a denial changed the state")
+	}
+	if cost > 0 && o.mode == algorithms.Force && !res.Allowed {
+		fail("a forced charge was denied")
+	}
+	if (cost >= 0 && o.mode == algorithms.Normal || cost == 0) && want > capacity && res.Reason != algorithms.ReasonExceedsCapacity {
+		fail("cost %d above capacity %d not reported as exceeding it", want, capacity)
 	}
 }
