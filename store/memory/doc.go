@@ -1,0 +1,40 @@
+// Package memory is the in-process [store.Store]: the embedded default.
+//
+// A [Store] keeps one fixed-size entry per key (the key, its
+// [algorithms.State] and an expiry deadline) in shards chosen by
+// hash/maphash, each behind its own mutex. A batch locks the shards of its
+// keys in ascending order, so batches across shards are atomic and never
+// deadlock. Looking up an existing key does not allocate; only a new key is
+// copied.
+//
+// # Expiry and the cap on keys
+//
+// A key's deadline is now + ResetAfter of its last write: from then on its
+// state is the fresh state, and the entry may be removed. Entries go away
+// incrementally (each insert checks a couple of entries), on demand
+// ([Store.Sweep]), and, when asked for with [WithJanitor], from a goroutine
+// that [Store.Close] stops.
+//
+// The store holds at most [WithMaxKeys] keys. A new key in a full shard
+// evicts an expired entry, or else the entry nearest to expiry among a few
+// examined; it never evicts a key that is currently denying (exhausted, or
+// whose last op was denied), so flooding the store with new keys cannot
+// reset an exhausted one. When no entry may go, Apply returns an error
+// wrapping [store.ErrFull] and charges nothing.
+//
+// # Time
+//
+// The store reads no clock: every decision uses the now passed to Apply,
+// in microseconds. now should not go backwards by more than the shortest
+// period in use: an entry removed as expired is fresh even for an earlier
+// now.
+//
+// # Usage
+//
+//	s := memory.New(memory.WithMaxKeys(100_000))
+//	defer s.Close()
+//	ops := []store.Op{{Key: "rpm:user=42", Params: algorithms.Params{
+//		Kind: algorithms.TokenBucket, Limit: 60, Period: 60e6}, Cost: 1}}
+//	results := make([]algorithms.Result, len(ops))
+//	err := s.Apply(ctx, time.Now().UnixMicro(), ops, results)
+package memory
