@@ -1,0 +1,218 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/store"
+	"github.com/tollgate-go/tollgate/store/redis"
+)
+
+// model applies batches with algorithms.Apply directly, as package store
+// documents them.
+type model map[string]algorithms.State
+
+func (m model) apply(now int64, ops []store.Op, results []algorithms.Result) {
+	work := map[string]algorithms.State{}
+	for i, op := range ops {
+		s, ok := work[op.Key]
+		if !ok {
+			s = m[op.Key]
+		}
+		s, results[i] = algorithms.Apply(op.Params, s, now, op.Cost, op.Mode)
+		work[op.Key] = s
+	}
+	if !store.Admitted(ops, results) {
+		return
+	}
+	for k, s := range work {
+		if s == (algorithms.State{}) {
+			delete(m, k)
+		} else {
+			m[k] = s
+		}
+	}
+}
+
+const max53 = algorithms.MaxLimit
+
+var (
+	limits  = []int64{0, 1, 2, 3, 7, 10, 100, 1000, 1e6, 1e9, 1 << 40, max53 - 1, max53}
+	periods = []int64{1, 2, 7, 1000, 1e6, 6e7, 3.6e9, 8.64e10, 7 * 8.64e10, algorithms.MaxPeriod - 1, algorithms.MaxPeriod}
+	bursts  = []int64{0, 0, 0, 1, 5, 1e6, 1 << 40, max53}
+)
+
+func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
+
+func randomParams(r *rand.Rand) algorithms.Params {
+	p := algorithms.Params{
+		Kind:   algorithms.Kind(1 + r.IntN(5)),
+		Limit:  pick(r, limits),
+		Period: pick(r, periods),
+		Burst:  pick(r, bursts),
+	}
+	if r.IntN(4) == 0 {
+		p.Limit = 1 + r.Int64N(max53)
+	}
+	if r.IntN(4) == 0 {
+		p.Period = 1 + r.Int64N(algorithms.MaxPeriod)
+	}
+	switch r.IntN(4) {
+	case 0:
+		p.Offset = r.Int64()
+	case 1:
+		p.Offset = -r.Int64N(p.Period * 3)
+	case 2:
+		p.Offset = r.Int64N(p.Period)
+	}
+	return p
+}
+
+func randomCost(r *rand.Rand, p algorithms.Params) int64 {
+	c := p.Capacity()
+	switch r.IntN(14) {
+	case 0:
+		return 0
+	case 1:
+		return -1
+	case 2:
+		return c
+	case 3:
+		return c + 1
+	case 4:
+		return -c
+	case 5:
+		return max53
+	case 6:
+		return -max53
+	case 7:
+		return math.MaxInt64
+	case 8:
+		return math.MinInt64
+	case 9:
+		return r.Int64() - r.Int64()
+	case 10:
+		if c > 0 {
+			return 1 + r.Int64N(c)
+		}
+		return 1
+	case 11:
+		if c > 2 {
+			return c/2 + r.Int64N(2)
+		}
+		return 2
+	}
+	return 1 + r.Int64N(3)
+}
+
+func randomStep(r *rand.Rand, p algorithms.Params) int64 {
+	switch r.IntN(8) {
+	case 0, 1:
+		return 0
+	case 2:
+		return 1
+	case 3:
+		return r.Int64N(1000)
+	case 4:
+		return p.Period / 3
+	case 5:
+		return p.Period
+	case 6:
+		return r.Int64N(p.Period + 1)
+	}
+	return r.Int64N(1e6)
+}
+
+// runDifferential replays random batches on s and on the model and
+// requires identical results, then identical stored states.
+func runDifferential(t *testing.T, s *redis.Store, seed uint64, steps int) {
+	t.Helper()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	m := model{}
+	type keyInfo struct {
+		name string
+		p    algorithms.Params
+	}
+	var keys []keyInfo
+	for i := range 12 {
+		keys = append(keys, keyInfo{fmt.Sprintf("k%d", i), randomParams(r)})
+	}
+	now := int64(1_767_225_600_000_000)
+	got := make([]algorithms.Result, 6)
+	want := make([]algorithms.Result, 6)
+	for step := range steps {
+		if r.IntN(40) == 0 { // new parameters for a key: a fresh key name
+			i := r.IntN(len(keys))
+			keys[i] = keyInfo{fmt.Sprintf("k%d-%d", i, step), randomParams(r)}
+		}
+		n := 1 + r.IntN(4)
+		ops := make([]store.Op, n)
+		for j := range ops {
+			k := keys[r.IntN(len(keys))]
+			ops[j] = store.Op{Key: k.name, Params: k.p, Cost: randomCost(r, k.p), Shadow: r.IntN(6) == 0}
+			if r.IntN(5) == 0 {
+				ops[j].Mode = algorithms.Force
+			}
+		}
+		if d := randomStep(r, ops[0].Params); now+d < 1<<52 {
+			now += d
+		}
+		m.apply(now, ops, want)
+		if err := s.Apply(ctx, now, ops, got); err != nil {
+			t.Fatalf("seed %d step %d: Apply(now=%d, %s): %v", seed, step, now, fmtOps(ops), err)
+		}
+		for j := range ops {
+			if got[j] != want[j] {
+				t.Fatalf("seed %d step %d: Apply(now=%d, %s): op %d: got %+v, want %+v", seed, step, now, fmtOps(ops), j, got[j], want[j])
+			}
+		}
+	}
+	for _, k := range keys {
+		st, ttl, err := s.Inspect(ctx, k.name)
+		if err != nil {
+			t.Fatalf("Inspect(%s): %v", k.name, err)
+		}
+		if st != m[k.name] {
+			t.Fatalf("seed %d: state of %s (%+v): got %v, want %v", seed, k.name, k.p, st, m[k.name])
+		}
+		if st != (algorithms.State{}) && ttl <= 0 {
+			t.Fatalf("seed %d: %s has state %v and no TTL", seed, k.name, st)
+		}
+	}
+}
+
+func fmtOps(ops []store.Op) string {
+	var b strings.Builder
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "{%s %+v cost=%d mode=%d shadow=%v}", op.Key, op.Params, op.Cost, op.Mode, op.Shadow)
+	}
+	return b.String()
+}
+
+func TestDifferential(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			steps := 3000
+			if testing.Short() {
+				steps = 500
+			}
+			for _, seed := range []uint64{1, 2, 3, rand.Uint64()} {
+				t.Run(fmt.Sprint(seed), func(t *testing.T) {
+					t.Parallel()
+					s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix(fmt.Sprintf("diff:%d:", seed)))
+					runDifferential(t, s, seed, steps)
+				})
+			}
+		})
+	}
+}

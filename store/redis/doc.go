@@ -1,0 +1,67 @@
+// Package redis is a [store.Store] on Redis, for a fleet of gateway
+// instances that share one set of limits. It works with a single node,
+// Sentinel (a failover client) and Redis Cluster, through any go-redis
+// [goredis.UniversalClient], which it never modifies.
+//
+//	rdb := goredis.NewClient(&goredis.Options{Addr: "localhost:6379"})
+//	s := redis.New(rdb, redis.WithKeyPrefix("tollgate:"))
+//	defer s.Close() // does not close rdb
+//	err := s.Apply(ctx, 0, ops, results) // Redis TIME is the clock
+//
+// # One round trip, all or nothing
+//
+// [Store.Apply] evaluates every op of a batch in one Lua script (apply.lua,
+// embedded), run by EVALSHA, with EVAL when the server answers NOSCRIPT
+// (also inside pipelines). The script is a port of package algorithms:
+// integers above 2^53 and 128-bit products are computed exactly with
+// base-2^24 limbs, so every result and state is the one algorithms.Apply
+// returns, which a differential test checks. On a single node the batch is
+// atomic: the script evaluates the ops in order and writes only when every
+// non-shadow op is allowed.
+//
+// # Redis Cluster
+//
+// Keys of one decision that hash to one slot (use [WithHashTag] or a tagged
+// [WithKeyPrefix]) keep the single-node guarantee. Otherwise the ops are
+// grouped by slot, one script call per group, sent in one pipeline that
+// go-redis splits per node and runs in parallel. Each group is atomic on
+// its own. When a group denies (or fails) after another committed, the
+// store sends the committed group the inverse ops (a refund for a charge, a
+// forced charge for a refund). This is weaker than all or nothing: between
+// the commit and the refund (one round trip) other decisions see the charge
+// and may be denied for it, and a refund is not an exact inverse when time
+// moved in between (a window rolled over, a bucket refilled; a refund never
+// goes below empty). If the refund itself fails, the charge stays until the
+// key's TTL or window ends, and the decision reports the error.
+//
+// # Time
+//
+// The script reads Redis TIME (µs), so instances with skewed clocks agree;
+// the now passed to Apply is ignored. [WithCallerClock] uses it instead,
+// for deterministic tests.
+//
+// # TTLs
+//
+// Every key written gets a TTL: its ResetAfter rounded up to whole
+// milliseconds, at least 1 ms, at most 2^53 µs (about 285 years), so no key
+// lives forever and none expires while its state still matters. A key whose
+// state becomes fresh is deleted. A state is a string "s0 s1 s2", the three
+// integers of [algorithms.State]; [Store.Inspect] reads it back.
+//
+// # Retries
+//
+// go-redis retries a command after a network error or read timeout, which
+// would run a counting script twice. Script calls are therefore issued as
+// commands go-redis never retries (they are [goredis.ZeroCopyStringCmd],
+// whose reply lands in a reused buffer), without touching the client's
+// options: a connection lost after the script ran makes Apply return an
+// error, and the batch was charged at most once. A caller may retry; the
+// error tells it the charge may have happened.
+//
+// # Queries
+//
+// [Store.Peek] answers peeks with plain reads (MGET) and algorithms.Apply in
+// Go, no script; [Store.Inspect] returns a key's state and TTL;
+// [Store.Reset] deletes keys; [Store.ApplyMany] applies many independent
+// decisions in one pipeline.
+package redis
