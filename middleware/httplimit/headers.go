@@ -1,0 +1,204 @@
+package httplimit
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/limiter"
+)
+
+// Canonical header keys, written straight into the map.
+const (
+	hRetryAfter   = "Retry-After"
+	hRateLimit    = "Ratelimit"        // RateLimit
+	hPolicy       = "Ratelimit-Policy" // RateLimit-Policy
+	hRetryAfterMs = "Retry-After-Ms"
+	hShouldRetry  = "X-Should-Retry"
+	hLimitReq     = "X-Ratelimit-Limit-Requests"
+	hRemainReq    = "X-Ratelimit-Remaining-Requests"
+	hResetReq     = "X-Ratelimit-Reset-Requests"
+	hLimitTok     = "X-Ratelimit-Limit-Tokens"
+	hRemainTok    = "X-Ratelimit-Remaining-Tokens"
+	hResetTok     = "X-Ratelimit-Reset-Tokens"
+)
+
+// ceilSeconds returns d in whole seconds, rounded up, never negative.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// RetryAfterSeconds returns the Retry-After value of a denial that passes
+// after d: d in seconds rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 { return max(ceilSeconds(d), 1) }
+
+// enforcing reports whether rr is from an enforced, counting rule: the
+// rules the headers describe.
+func enforcing(rr *limiter.RuleResult) bool {
+	return rr.Rule != nil && rr.Rule.Mode == limiter.Enforce && rr.Rule.Guard == nil
+}
+
+// setHeaders writes the rate-limit headers of d into h.
+func (m *Middleware) setHeaders(h http.Header, d *limiter.Decision) {
+	lim := &d.Limiting
+	if lim.Rule == nil || lim.Err != nil {
+		return // no rule matched, or a guard refused: nothing to advertise
+	}
+	var buf [256]byte
+	if !d.Allowed {
+		if lim.StoreError {
+			h[hRetryAfter] = []string{strconv.FormatInt(m.cfg.unavailable, 10)}
+			return
+		}
+		if lim.Reason == algorithms.ReasonExceedsCapacity {
+			// It will never pass: a Retry-After would only invite a loop.
+			if m.cfg.openAI {
+				h[hShouldRetry] = []string{"false"}
+			}
+		} else {
+			h[hRetryAfter] = []string{string(strconv.AppendInt(buf[:0], RetryAfterSeconds(d.RetryAfter), 10))}
+			if m.cfg.openAI {
+				ms := max(int64((d.RetryAfter+time.Millisecond-1)/time.Millisecond), 1)
+				h[hRetryAfterMs] = []string{string(strconv.AppendInt(buf[:0], ms, 10))}
+			}
+		}
+	}
+	if !enforcing(lim) {
+		return
+	}
+	// RateLimit: the tightest policy only (the draft asks for the one
+	// with the least left); on a denial its reset is the Retry-After.
+	b := appendItem(buf[:0], lim.Rule.Name)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, lim.Remaining, 10)
+	t := lim.Reset
+	if !d.Allowed {
+		t = d.RetryAfter
+	}
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, ceilSeconds(t), 10)
+	h[hRateLimit] = []string{string(b)}
+	if m.cfg.policy {
+		b = buf[:0]
+		for i := range d.Len() {
+			rr := d.Result(i)
+			if !enforcing(&rr) {
+				continue
+			}
+			if len(b) > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendPolicy(b, &rr)
+		}
+		if len(b) > 0 {
+			h[hPolicy] = []string{string(b)}
+		}
+	}
+	if m.cfg.openAI {
+		m.setOpenAIHeaders(h, d)
+	}
+}
+
+// appendItem appends a policy name as a structured-field String. Rule
+// names are [A-Za-z0-9_.:/-], which need no escaping.
+func appendItem(b []byte, name string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"')
+}
+
+// appendPolicy appends one RateLimit-Policy item:
+// "name";q=<quota>[;qu="<unit>"][;w=<window seconds>].
+func appendPolicy(b []byte, rr *limiter.RuleResult) []byte {
+	r := rr.Rule
+	b = appendItem(b, r.Name)
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, rr.Limit, 10)
+	switch {
+	case r.Algorithm == algorithms.Concurrency:
+		b = append(b, `;qu="concurrent-requests"`...)
+	case r.Unit == limiter.Tokens:
+		b = append(b, `;qu="tokens"`...)
+	case r.Unit == limiter.InputTokens:
+		b = append(b, `;qu="input-tokens"`...)
+	case r.Unit == limiter.OutputTokens:
+		b = append(b, `;qu="output-tokens"`...)
+	case r.Unit == limiter.Cost:
+		b = append(b, `;qu="cost-micros"`...)
+	}
+	if w := window(r); w > 0 && r.Algorithm != algorithms.Concurrency {
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, w, 10)
+	}
+	return b
+}
+
+// window returns a rule's window in whole seconds, rounded up; 0 when it
+// varies (calendar months).
+func window(r *limiter.Rule) int64 {
+	switch r.Calendar {
+	case limiter.Day:
+		return 86400
+	case limiter.Week:
+		return 7 * 86400
+	case limiter.Month:
+		return 0
+	}
+	return ceilSeconds(r.Period)
+}
+
+// setOpenAIHeaders writes the x-ratelimit-* headers for the tightest
+// requests rule and the tightest token rule.
+func (m *Middleware) setOpenAIHeaders(h http.Header, d *limiter.Decision) {
+	var req, tok limiter.RuleResult
+	for i := range d.Len() {
+		rr := d.Result(i)
+		if !enforcing(&rr) {
+			continue
+		}
+		switch rr.Rule.Unit {
+		case limiter.Requests:
+			if tighter(&rr, &req) {
+				req = rr
+			}
+		case limiter.Tokens, limiter.InputTokens, limiter.OutputTokens:
+			if tighter(&rr, &tok) {
+				tok = rr
+			}
+		}
+	}
+	if req.Rule != nil {
+		setOpenAI(h, &req, hLimitReq, hRemainReq, hResetReq)
+	}
+	if tok.Rule != nil {
+		setOpenAI(h, &tok, hLimitTok, hRemainTok, hResetTok)
+	}
+}
+
+// tighter reports whether a binds harder than b (b may be empty): a denial
+// beats an admission, then the smaller share left.
+func tighter(a, b *limiter.RuleResult) bool {
+	if b.Rule == nil {
+		return true
+	}
+	if a.Allowed != b.Allowed {
+		return !a.Allowed
+	}
+	// a.Remaining/a.Limit < b.Remaining/b.Limit; the values are below 2^53.
+	return float64(a.Remaining)*float64(b.Limit) < float64(b.Remaining)*float64(a.Limit)
+}
+
+func setOpenAI(h http.Header, rr *limiter.RuleResult, limit, remaining, reset string) {
+	var buf [32]byte
+	h[limit] = []string{string(strconv.AppendInt(buf[:0], rr.Limit, 10))}
+	h[remaining] = []string{string(strconv.AppendInt(buf[:0], rr.Remaining, 10))}
+	t := rr.Reset
+	if !rr.Allowed && rr.RetryAfter > 0 {
+		t = rr.RetryAfter
+	}
+	h[reset] = []string{t.Round(time.Millisecond).String()}
+}

@@ -1,0 +1,243 @@
+package httplimit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/tollgate-go/tollgate/limiter"
+	"github.com/tollgate-go/tollgate/tokens"
+)
+
+// Middleware limits HTTP requests with a limiter.Limiter. Create it with
+// New. It is safe for concurrent use.
+type Middleware struct {
+	l   *limiter.Limiter
+	cfg config
+}
+
+// Result is the outcome of checking one request.
+type Result struct {
+	// Decision is the limiter's decision. When it holds a Reservation,
+	// whoever called Check must Settle or Cancel it (Handler does).
+	Decision limiter.Decision
+	// Request is what was checked: the request's dimensions and, in LLM
+	// mode, its estimate.
+	Request limiter.Request
+	// LLM is the request's LLM estimate in LLM mode (zero otherwise).
+	LLM tokens.Request
+}
+
+// New returns a Middleware that checks requests with l.
+func New(l *limiter.Limiter, opts ...Option) *Middleware {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Middleware{l: l, cfg: cfg}
+}
+
+// Check extracts r's dimensions and checks them with the limiter. It
+// never modifies r and never reads r.Body; it reads the body only through
+// r.GetBody, when that is set (as for client requests), to find the
+// model, the tool and, in LLM mode, the token estimate. Handler peeks at
+// the body of server requests itself.
+//
+// An allowed Result may hold a Reservation, which the caller must Settle
+// or Cancel.
+func (m *Middleware) Check(r *http.Request) Result {
+	var body []byte
+	complete := false
+	if r.GetBody != nil && m.wantsBody(r) {
+		if rc, err := r.GetBody(); err == nil {
+			var replay io.ReadCloser
+			body, complete, replay, _ = readPrefix(rc, r.ContentLength, m.bodyLimit())
+			replay.Close()
+		}
+	}
+	return m.check(r, body, complete)
+}
+
+// Handler returns a handler that checks every request before next serves
+// it. A denied request is answered by the deny handler (WriteRejection
+// unless WithDenyHandler) and never reaches next. Every checked response
+// carries the rate-limit headers. The request next sees is r, or, when
+// its body was peeked at, a shallow copy of r whose Body replays the same
+// bytes.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fwd := r
+		var body []byte
+		complete := false
+		if m.wantsBody(r) {
+			var replay io.ReadCloser
+			body, complete, replay, _ = readPrefix(r.Body, r.ContentLength, m.bodyLimit())
+			fwd = new(http.Request)
+			*fwd = *r
+			fwd.Body = replay
+		}
+		res := m.check(r, body, complete)
+		m.setHeaders(w.Header(), &res.Decision)
+		if !res.Decision.Allowed {
+			m.reject(w, r, &res)
+			return
+		}
+		if m.cfg.llm {
+			m.serveLLM(w, r, fwd, next, &res, body, complete)
+			return
+		}
+		if res.Decision.Reservation == nil {
+			next.ServeHTTP(w, fwd)
+			return
+		}
+		defer res.Decision.Reservation.Settle(context.WithoutCancel(r.Context()), res.Request.Estimate)
+		next.ServeHTTP(w, fwd)
+	})
+}
+
+// reject logs a denial and hands it to the deny handler.
+func (m *Middleware) reject(w http.ResponseWriter, r *http.Request, res *Result) {
+	d := &res.Decision
+	if m.cfg.logger.Enabled(r.Context(), slog.LevelInfo) {
+		rule := ""
+		if d.Limiting.Rule != nil {
+			rule = d.Limiting.Rule.Name
+		}
+		m.cfg.logger.LogAttrs(r.Context(), slog.LevelInfo, "tollgate: request rejected",
+			slog.String("user", res.Request.User),
+			slog.String("tenant", res.Request.Tenant),
+			slog.String("rule", rule),
+			slog.String("reason", reason(d)),
+			slog.Int("status", Status(d)),
+			slog.Duration("retry_after", d.RetryAfter))
+	}
+	held := new(Result) // the deny handler may keep the pointer past this frame
+	*held = *res
+	m.cfg.deny(w, r, held)
+}
+
+func (m *Middleware) bodyLimit() int64 {
+	if m.cfg.llm {
+		return m.cfg.bodyLimit
+	}
+	return m.cfg.peekLimit
+}
+
+// wantsBody reports whether r's body is read: a JSON body (or one without
+// a Content-Type) on a method that carries one, when peeking or LLM mode
+// is on.
+func (m *Middleware) wantsBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || m.bodyLimit() <= 0 {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete:
+		return false
+	}
+	ct := r.Header["Content-Type"]
+	return len(ct) == 0 || isJSON(ct[0])
+}
+
+// check builds the limiter request of r (with its body prefix) and checks
+// it.
+func (m *Middleware) check(r *http.Request, body []byte, complete bool) Result {
+	var res Result
+	req := &res.Request
+	req.APIKey = apiKey(r.Header)
+	req.ClientIP = m.clientIP(r)
+	req.Method = r.Method
+	req.Route = m.cfg.route(r)
+	req.Header = r.Header
+	if m.cfg.identity != nil {
+		id := m.cfg.identity(r)
+		req.User, req.Tenant, req.Identity, req.Custom = id.User, id.Tenant, id.Claims, id.Custom
+	}
+	if body != nil {
+		peekFacts(&req.Facts, body, complete)
+	}
+	if req.Model == "" {
+		req.Model = modelFromPath(r.URL.Path)
+	}
+	if m.cfg.llm {
+		m.estimate(r, body, complete, &res)
+	}
+	res.Decision = m.l.Check(r.Context(), req)
+	return res
+}
+
+// estimate fills the LLM estimate of a request.
+func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, res *Result) {
+	path := r.URL.Path
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	var tr tokens.Request
+	var err error
+	if complete {
+		tr, err = tokens.EstimateRequest(path, body, m.cfg.estimator)
+	}
+	if !complete || err != nil {
+		n := max(r.ContentLength, int64(len(body)))
+		tr.Input, tr.FromLength = tokens.EstimateFromLength(n), true
+		tr.Model = res.Request.Model
+	}
+	if tr.Model != "" && res.Request.Model == "" {
+		res.Request.Model = tr.Model
+	}
+	tr.Model = res.Request.Model
+	out := tr.MaxOutput + tr.ThinkingBudget
+	if out == 0 {
+		out = m.cfg.maxOutput
+	}
+	est := limiter.Usage{InputTokens: tr.Input + m.cfg.perMessage*int64(tr.Messages), OutputTokens: out}
+	if m.cfg.cost != nil {
+		est.Cost = m.cfg.cost(tr.Model, est)
+	}
+	res.LLM = tr
+	res.Request.Estimate = est
+}
+
+// readPrefix reads up to limit bytes of rc and returns them, whether they
+// are the whole body, and a reader that replays the body byte for byte:
+// the bytes read, then the rest of rc (or the read error). Closing the
+// replay closes rc.
+func readPrefix(rc io.ReadCloser, contentLength, limit int64) ([]byte, bool, io.ReadCloser, error) {
+	size := int64(512)
+	if contentLength > 0 {
+		size = contentLength + 1
+	}
+	buf := make([]byte, 0, min(size, limit+1))
+	var err error
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		var n int
+		n, err = rc.Read(buf[len(buf):min(int64(cap(buf)), limit+1)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		return buf, true, replay{bytes.NewReader(buf), rc}, nil
+	case err != nil:
+		return buf, false, replay{io.MultiReader(bytes.NewReader(buf), errReader{err}), rc}, err
+	}
+	return buf, false, replay{io.MultiReader(bytes.NewReader(buf), rc), rc}, nil
+}
+
+type replay struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r replay) Close() error { return r.c.Close() }
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
