@@ -26,8 +26,16 @@ func tokenBucket(p Params, s State, now, cost int64, mode Mode) (State, Result) 
 	}
 	want := max(cost, 1)
 	switch {
-	case cost < 0 || (mode == Force && cost > 0):
+	case cost < 0:
 		level = addLevel(level, cost)
+	case mode == Force && cost > 0:
+		if level+cost > maxLevel {
+			// Units used (level - frac/Period) saturate at exactly maxLevel,
+			// as GCRA's do.
+			level, frac = maxLevel, 0
+		} else {
+			level += cost
+		}
 	case want > B:
 		return s, tooLarge(max(0, B-level), drainTime(level))
 	case level+want > B:
