@@ -59,9 +59,6 @@ func TestExtremesMatchModel(t *testing.T) {
 						for _, o := range script {
 							now += o.now
 							cost := o.cost
-							if o.mode == algorithms.Force && cost > 0 {
-								cost = min(cost, forceCap(p, m, now))
-							}
 							before := s
 							var got algorithms.Result
 							s, got = algorithms.Apply(p, s, now, cost, o.mode)
@@ -121,9 +118,6 @@ func TestGCRAFarArrivalTimes(t *testing.T) {
 				now = min(now+pick(r, 0, 1, tt.p.Period, r.Int64N(1<<40), 1<<56), horizon)
 				cost := pick(r, 0, 1, -1, pb.Capacity(), -r.Int64N(pb.Capacity())-1, 1<<40, -1<<40)
 				mode := pick(r, algorithms.Normal, algorithms.Normal, algorithms.Force)
-				if mode == algorithms.Force && cost > 0 {
-					cost = min(cost, forceCap(pb, m, now))
-				}
 				before := sg
 				sb, rb = algorithms.Apply(pb, sb, now, cost, mode)
 				sg, rg = algorithms.Apply(pg, sg, now, cost, mode)
@@ -159,9 +153,6 @@ func TestClockGoingBack(t *testing.T) {
 					}
 					now = max(0, min(now+step, horizon))
 					cost, mode := randCost(r, p)
-					if mode == algorithms.Force && cost > 0 {
-						cost = min(cost, forceCap(p, m, now))
-					}
 					before := s
 					var got algorithms.Result
 					s, got = algorithms.Apply(p, s, now, cost, mode)
@@ -216,6 +207,52 @@ func TestOffsetAlignsDailyWindowsToLocalMidnight(t *testing.T) {
 						t.Fatalf("%v offset %d: at local midnight: got %+v, want a fresh day", kind, off, res)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestForcedChargesSaturate: forced charges stop at MaxLimit units used,
+// so refunding MaxLimit (twice: a sliding window's previous count) leaves
+// a fresh key, and results match the exact
+// model (units used = min(used + cost, MaxLimit)); GCRA matches
+// TokenBucket there too.
+func TestForcedChargesSaturate(t *testing.T) {
+	r := newRand(t)
+	for _, kind := range allKinds {
+		for range 100 {
+			p := randParams(r, kind)
+			if p.Limit == 0 {
+				continue
+			}
+			now := randStart(r)
+			var s algorithms.State
+			var res algorithms.Result
+			m := newModel(p)
+			var hist []op
+			var gots, wants []algorithms.Result
+			for _, o := range []op{
+				{0, r.Int64N(max(1, p.Capacity())) + 1, algorithms.Normal},
+				{r.Int64N(p.Period), algorithms.MaxLimit - r.Int64N(3), algorithms.Force},
+				{r.Int64N(3), math.MaxInt64, algorithms.Force},
+				{0, 0, algorithms.Normal},
+				{r.Int64N(3), 5, algorithms.Force},
+				{0, -algorithms.MaxLimit, algorithms.Normal},
+				{0, -algorithms.MaxLimit, algorithms.Normal}, // a sliding window's previous count
+			} {
+				now += o.now
+				before := s
+				s, res = algorithms.Apply(p, s, now, o.cost, o.mode)
+				want := m.apply(now, o.cost, o.mode)
+				hist = append(hist, op{now, o.cost, o.mode})
+				gots, wants = append(gots, res), append(wants, want)
+				checkInvariants(t, p, before, op{now, o.cost, o.mode}, s, res)
+				if res != want {
+					t.Fatalf("%+v: Apply and the model disagree:%s", p, fmtHistory(hist, gots, wants))
+				}
+			}
+			if d := equivalent(p, s, algorithms.State{}, now, r); d != "" {
+				t.Fatalf("%+v: refunding MaxLimit after saturating does not leave a fresh key: %s%s", p, d, fmtHistory(hist, gots, wants))
 			}
 		}
 	}

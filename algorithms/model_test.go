@@ -257,7 +257,11 @@ func (m *bucketModel) apply(now, cost int64, mode algorithms.Mode) algorithms.Re
 			used.SetInt64(0)
 		}
 	case cost > 0 && mode == algorithms.Force:
+		// Units used saturate at MaxLimit, like every counter.
 		used.Add(used, big.NewRat(cost, 1))
+		if limit := big.NewRat(algorithms.MaxLimit, 1); used.Cmp(limit) > 0 {
+			used = limit
+		}
 	case want > B:
 		return algorithms.Result{Reason: algorithms.ReasonExceedsCapacity, Remaining: remaining(), ResetAfter: drain(used)}
 	case !fits:

@@ -3,7 +3,6 @@ package algorithms_test
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -73,21 +72,6 @@ func randCost(r *rand.Rand, p algorithms.Params) (int64, algorithms.Mode) {
 	return cost, mode
 }
 
-// forceCap bounds forced charges on buckets in randomized runs so that
-// units used stay below 2^53: the models do not follow the saturation at
-// MaxLimit units (tested separately).
-func forceCap(p algorithms.Params, m model, now int64) int64 {
-	bm, ok := m.(*bucketModel)
-	if !ok || p.Limit == 0 {
-		return math.MaxInt64
-	}
-	free := floorRat(new(big.Rat).Sub(big.NewRat(algorithms.MaxLimit-1, 1), bm.used))
-	if free.Sign() <= 0 {
-		return 0
-	}
-	return sat(free)
-}
-
 type op struct {
 	now, cost int64
 	mode      algorithms.Mode
@@ -134,9 +118,6 @@ func TestApplyMatchesModel(t *testing.T) {
 				for range 60 {
 					now = min(now+randStep(r, p), horizon)
 					cost, mode := randCost(r, p)
-					if mode == algorithms.Force && cost > 0 {
-						cost = min(cost, forceCap(p, m, now))
-					}
 					before := s
 					var got algorithms.Result
 					s, got = algorithms.Apply(p, s, now, cost, mode)
@@ -164,7 +145,6 @@ func TestGCRAAdmitsWhatTokenBucketAdmits(t *testing.T) {
 		pb := randParams(r, algorithms.TokenBucket)
 		pg := pb
 		pg.Kind = algorithms.GCRA
-		m := newModel(pb)
 		var sb, sg algorithms.State
 		now := randStart(r)
 		var hist []op
@@ -172,10 +152,6 @@ func TestGCRAAdmitsWhatTokenBucketAdmits(t *testing.T) {
 		for range 80 {
 			now = min(now+randStep(r, pb), horizon)
 			cost, mode := randCost(r, pb)
-			if mode == algorithms.Force && cost > 0 {
-				cost = min(cost, forceCap(pb, m, now))
-			}
-			m.apply(now, cost, mode) // only tracks usage for forceCap
 			var rb, rg algorithms.Result
 			sb, rb = algorithms.Apply(pb, sb, now, cost, mode)
 			sg, rg = algorithms.Apply(pg, sg, now, cost, mode)
