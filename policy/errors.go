@@ -146,9 +146,9 @@ func closest(s string, candidates []string) string {
 	if bestDist < 0 {
 		return ""
 	}
-	// A third of the longer word, at least 2 edits: "token_buket" and
-	// "tokenbucket" are typos, "fixed" is not "gcra".
-	limit := max(2, max(len(s), len(best))/3)
+	// One edit per four letters of the longer word, at least one:
+	// "token_buket" is a typo of "token_bucket", "code" is not "body".
+	limit := max(1, (max(len(s), len(best))+3)/4)
 	if bestDist > limit || bestDist >= len(best) {
 		return ""
 	}

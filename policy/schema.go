@@ -264,7 +264,9 @@ func rangeError(path, field string, n json.Number) *Error {
 			e.Message = fmt.Sprintf("limit %s is over the largest, 2^53 = 9007199254740992", n)
 		}
 	default:
-		if strings.HasPrefix(n.String(), "-") || n.String() == "0" {
+		if strings.HasPrefix(n.String(), "-") {
+			e.Message = fmt.Sprintf("%s %s is negative", field, n)
+		} else if n.String() == "0" {
 			e.Message = fmt.Sprintf("%s %s must be at least 1", field, n)
 		} else {
 			e.Message = fmt.Sprintf("%s %s is over the largest, 2^53 = 9007199254740992", field, n)
