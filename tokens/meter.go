@@ -253,10 +253,12 @@ func sniff(head []byte) Format {
 }
 
 func (m *Meter) onEvent(data []byte) {
-	if !mayCarryUsage(data) {
-		return
+	if looksLikeError(data) {
+		m.t.sawError = true
 	}
-	m.t.applyJSON(data)
+	if mayCarryUsage(data) {
+		m.t.applyJSON(data)
+	}
 }
 
 func (m *Meter) onDoc(vals [][]byte, trunc []bool) {

@@ -36,28 +36,38 @@ func (f *sseFramer) write(p []byte) {
 			p = p[1:]
 		}
 	}
+	// cr is the offset in p of the next CR, or len(p): one pass finds every
+	// CR, so LF-only streams pay a single scan for them.
+	cr := -1
 	for len(p) > 0 {
-		n := bytes.IndexByte(p, '\n')
-		seg := p
-		if n >= 0 {
-			seg = p[:n]
+		if cr < 0 {
+			if cr = bytes.IndexByte(p, '\r'); cr < 0 {
+				cr = len(p)
+			}
 		}
+		n := bytes.IndexByte(p[:cr], '\n')
 		var line []byte
 		adv := 0
-		if r := bytes.IndexByte(seg, '\r'); r >= 0 {
-			line, adv = p[:r], r+1
-			if r+1 < len(p) {
-				if p[r+1] == '\n' {
+		switch {
+		case n >= 0:
+			line, adv = p[:n], n+1
+		case cr < len(p):
+			line, adv = p[:cr], cr+1
+			if cr+1 < len(p) {
+				if p[cr+1] == '\n' {
 					adv++
 				}
 			} else {
 				f.skipLF = true
 			}
-		} else if n >= 0 {
-			line, adv = p[:n], n+1
-		} else {
+		default:
 			f.carry(p)
-			break
+			p = nil
+			continue
+		}
+		cr -= adv
+		if cr < 0 {
+			cr = -1
 		}
 		p = p[adv:]
 		switch {
@@ -65,7 +75,7 @@ func (f *sseFramer) write(p []byte) {
 			f.lineSkip = false
 			f.line = f.line[:0]
 		case len(f.line) > 0:
-			if len(f.line)+len(line) > f.max {
+			if len(f.line)+len(line) > f.max+lineSlack {
 				f.overlong()
 				f.line = f.line[:0]
 				continue
@@ -89,7 +99,7 @@ func (f *sseFramer) carry(p []byte) {
 	if f.lineSkip {
 		return
 	}
-	if len(f.line)+len(p) > f.max {
+	if len(f.line)+len(p) > f.max+lineSlack {
 		f.overlong()
 		f.line = f.line[:0]
 		f.lineSkip = true
@@ -98,14 +108,19 @@ func (f *sseFramer) carry(p []byte) {
 	f.line = append(f.line, p...)
 }
 
-// overlong drops a line longer than max; if it was a data line, the whole
-// event is skipped.
+// lineSlack lets a carried line hold a field name, colon, space and BOM on
+// top of a max-byte value, so that a value is kept or dropped the same
+// whether or not its line was split between writes.
+const lineSlack = 16
+
+// overlong drops a carried line longer than max+lineSlack; if it was a
+// data line, the whole event is skipped.
 func (f *sseFramer) overlong() {
 	l := f.line
-	if !f.started && bytes.HasPrefix(l, bom) {
-		l = l[len(bom):]
+	if !f.started {
+		l = bytes.TrimPrefix(l, bom)
 	}
-	if len(l) < 4 || string(l[:4]) == "data" {
+	if c := bytes.IndexByte(l, ':'); c >= 0 && string(l[:c]) == "data" {
 		f.dropData()
 	}
 	f.started = true

@@ -1,9 +1,6 @@
 package tokens
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "bytes"
 
 // members holds the raw top-level members of one JSON document (an SSE
 // event's data, an NDJSON line, a JSON body) that can carry usage. A nil
@@ -19,18 +16,6 @@ type members struct {
 	eval       []byte // "eval_count" (Ollama)
 }
 
-// wireEvent is decoded from documents that the byte scan let through.
-type wireEvent struct {
-	Type       json.RawMessage `json:"type"`
-	Error      json.RawMessage `json:"error"`
-	Usage      json.RawMessage `json:"usage"`
-	UsageMeta  json.RawMessage `json:"usageMetadata"`
-	Message    json.RawMessage `json:"message"`
-	Response   json.RawMessage `json:"response"`
-	PromptEval json.RawMessage `json:"prompt_eval_count"`
-	Eval       json.RawMessage `json:"eval_count"`
-}
-
 // tracker keeps the last usage snapshot of one response.
 type tracker struct {
 	snap     snapshot
@@ -38,17 +23,33 @@ type tracker struct {
 	sawError bool // an error body or error event was seen
 }
 
-// applyJSON decodes one complete JSON document and applies it. Documents
-// that cannot be decoded are ignored.
+// applyJSON reads one complete JSON document and applies it. Documents
+// that are not well-formed objects are ignored.
 func (t *tracker) applyJSON(doc []byte) {
-	var w wireEvent
-	if json.Unmarshal(doc, &w) != nil {
-		return
-	}
-	t.apply(&members{
-		typ: w.Type, err: w.Error, usage: w.Usage, usageMeta: w.UsageMeta,
-		message: w.Message, response: w.Response, promptEval: w.PromptEval, eval: w.Eval,
+	var m members
+	ok := eachMember(doc, func(k, v []byte) {
+		switch string(k) {
+		case "type":
+			m.typ = v
+		case "error":
+			m.err = v
+		case "usage":
+			m.usage = v
+		case "usageMetadata":
+			m.usageMeta = v
+		case "message":
+			m.message = v
+		case "response":
+			m.response = v
+		case "prompt_eval_count":
+			m.promptEval = v
+		case "eval_count":
+			m.eval = v
+		}
 	})
+	if ok {
+		t.apply(&m)
+	}
 }
 
 func typeIs(raw []byte, s string) bool {
@@ -70,11 +71,8 @@ func (t *tracker) apply(m *members) {
 	}
 	switch {
 	case typeIs(m.typ, "message_start"):
-		var msg struct {
-			Usage json.RawMessage `json:"usage"`
-		}
-		if json.Unmarshal(m.message, &msg) == nil {
-			if s, ok := decodeUsage(msg.Usage); ok {
+		if u, ok := member(m.message, "usage"); ok {
+			if s, ok := decodeUsage(u); ok {
 				t.snap, t.ok = s, true
 			}
 		}
@@ -86,11 +84,8 @@ func (t *tracker) apply(m *members) {
 		}
 		return
 	case typeHasPrefix(m.typ, "response.") && m.response != nil:
-		var resp struct {
-			Usage json.RawMessage `json:"usage"`
-		}
-		if json.Unmarshal(m.response, &resp) == nil {
-			if s, ok := decodeUsage(resp.Usage); ok {
+		if u, ok := member(m.response, "usage"); ok {
+			if s, ok := decodeUsage(u); ok {
 				t.snap, t.ok = s, true
 			}
 		}
@@ -116,20 +111,43 @@ func (t *tracker) usage() (Usage, bool) {
 	return t.snap.usage(), true
 }
 
-var (
-	markUsage = []byte("usage")
-	markError = []byte(`"error"`)
-	markEval  = []byte(`eval_count"`)
-)
+var markUsage = []byte("usage")
 
-// mayCarryUsage is the cheap byte scan run on every document before any JSON
-// decoding: it reports whether doc can carry a usage snapshot or an error.
-// It has false positives (text that mentions a key), never false negatives
-// for well-formed JSON; it allocates nothing.
+// mayCarryUsage is the cheap byte scan run on every SSE event before any
+// JSON is read: it reports whether doc mentions "usage" (which also matches
+// "usageMetadata") other than as a member whose value is null. It has false
+// positives (text that mentions the word), never false negatives for
+// well-formed JSON; it allocates nothing.
 func mayCarryUsage(doc []byte) bool {
-	return hasNonNullMember(doc, markUsage, true) ||
-		hasNonNullMember(doc, markError, false) ||
-		bytes.Contains(doc, markEval)
+	return hasNonNullMember(doc, markUsage, true)
+}
+
+// looksLikeError reports whether doc's first member marks an error event:
+// {"error": non-null} (OpenAI, vLLM, Gemini, Ollama), {"type":"error"}
+// (Anthropic, Responses) or {"object":"error"} (older vLLM). Only the first
+// member is looked at, so the check costs a few bytes.
+func looksLikeError(doc []byte) bool {
+	doc = skipSpace(doc)
+	if len(doc) == 0 || doc[0] != '{' {
+		return false
+	}
+	doc = skipSpace(doc[1:])
+	for _, k := range [...]string{`"error"`, `"type"`, `"object"`} {
+		rest, ok := bytes.CutPrefix(doc, []byte(k))
+		if !ok {
+			continue
+		}
+		rest = skipSpace(rest)
+		if len(rest) == 0 || rest[0] != ':' {
+			return false
+		}
+		rest = skipSpace(rest[1:])
+		if k == `"error"` {
+			return len(rest) > 0 && !bytes.HasPrefix(rest, []byte("null"))
+		}
+		return bytes.HasPrefix(rest, []byte(`"error"`))
+	}
+	return false
 }
 
 // hasNonNullMember reports whether mark occurs in doc other than as a key

@@ -1,9 +1,6 @@
 package tokens
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "bytes"
 
 // MaxCount is the largest token count a decoder reports for one field
 // (2^40, about 1.1e12 tokens). Larger integers on the wire are clamped to it,
@@ -159,134 +156,127 @@ func parseCount(raw []byte) (v int64, present, valid bool) {
 	return min(v, MaxCount), true, true
 }
 
-// counts fills s from raw counters; it reports false when one is invalid.
-func (s *snapshot) counts(pairs ...countPair) bool {
-	for _, p := range pairs {
-		v, ok, valid := parseCount(p.raw)
-		if !valid {
-			return false
-		}
-		if ok {
-			s.put(p.f, v)
-		}
+// usageDecoder collects counters into a snapshot, remembering whether one
+// was invalid.
+type usageDecoder struct {
+	s     snapshot
+	valid bool
+}
+
+func (d *usageDecoder) set(f field, raw []byte) {
+	v, present, valid := parseCount(raw)
+	if !valid {
+		d.valid = false
+	} else if present {
+		d.s.put(f, v)
 	}
-	return true
 }
 
-type countPair struct {
-	f   field
-	raw []byte
+// details reads a *_tokens_details object: its counter named key goes to f.
+// A details value that is neither null nor an object is invalid.
+func (d *usageDecoder) details(raw []byte, f field, keys ...string) {
+	if isNull(raw) {
+		return
+	}
+	ok := eachMember(raw, func(k, v []byte) {
+		for _, key := range keys {
+			if string(k) == key && !isNull(v) {
+				d.set(f, v)
+			}
+		}
+	})
+	if !ok {
+		d.valid = false
+	}
 }
 
-type wireDetails struct {
-	CachedTokens    json.RawMessage `json:"cached_tokens"`
-	ReasoningTokens json.RawMessage `json:"reasoning_tokens"`
-	ThinkingTokens  json.RawMessage `json:"thinking_tokens"`
+// mainFields are the counters that make a `usage` object a snapshot.
+const mainFields = 1<<fPrompt | 1<<fCompletion | 1<<fTotal | 1<<fInput | 1<<fOutput |
+	1<<fCacheCreation | 1<<fCacheRead | 1<<fBedrockInput | 1<<fBedrockOutput |
+	1<<fBedrockRead | 1<<fBedrockWrite
+
+// decodeUsage decodes a `usage` object: the union of OpenAI Chat,
+// Completions, Embeddings, Responses, Anthropic and Bedrock Converse. ok is
+// false when raw is null, not an object, carries no known counter, or
+// carries an invalid counter. It allocates nothing.
+func decodeUsage(raw []byte) (snapshot, bool) {
+	if isNull(raw) {
+		return snapshot{}, false
+	}
+	d := usageDecoder{valid: true}
+	ok := eachMember(raw, func(k, v []byte) {
+		switch string(k) {
+		case "prompt_tokens":
+			d.set(fPrompt, v)
+		case "completion_tokens":
+			d.set(fCompletion, v)
+		case "total_tokens":
+			d.set(fTotal, v)
+		case "input_tokens":
+			d.set(fInput, v)
+		case "output_tokens":
+			d.set(fOutput, v)
+		case "cache_creation_input_tokens":
+			d.set(fCacheCreation, v)
+		case "cache_read_input_tokens":
+			d.set(fCacheRead, v)
+		case "reasoning_tokens":
+			if !d.s.has(fReasoning) {
+				d.set(fReasoning, v)
+			}
+		case "prompt_tokens_details", "input_tokens_details":
+			d.details(v, fCached, "cached_tokens")
+		case "completion_tokens_details", "output_tokens_details":
+			d.details(v, fReasoning, "reasoning_tokens", "thinking_tokens")
+		case "inputTokens":
+			d.set(fBedrockInput, v)
+		case "outputTokens":
+			d.set(fBedrockOutput, v)
+		case "cacheReadInputTokens":
+			d.set(fBedrockRead, v)
+		case "cacheWriteInputTokens":
+			d.set(fBedrockWrite, v)
+		}
+	})
+	return d.s, ok && d.valid && d.s.set&mainFields != 0
 }
 
-// wireUsage is the union of the `usage` objects of OpenAI Chat, Completions,
-// Embeddings, Responses, Anthropic and Bedrock Converse.
-type wireUsage struct {
-	PromptTokens      json.RawMessage `json:"prompt_tokens"`
-	CompletionTokens  json.RawMessage `json:"completion_tokens"`
-	TotalTokens       json.RawMessage `json:"total_tokens"`
-	InputTokens       json.RawMessage `json:"input_tokens"`
-	OutputTokens      json.RawMessage `json:"output_tokens"`
-	CacheCreation     json.RawMessage `json:"cache_creation_input_tokens"`
-	CacheRead         json.RawMessage `json:"cache_read_input_tokens"`
-	ReasoningTokens   json.RawMessage `json:"reasoning_tokens"`
-	PromptDetails     *wireDetails    `json:"prompt_tokens_details"`
-	CompletionDetails *wireDetails    `json:"completion_tokens_details"`
-	InputDetails      *wireDetails    `json:"input_tokens_details"`
-	OutputDetails     *wireDetails    `json:"output_tokens_details"`
-	BedrockInput      json.RawMessage `json:"inputTokens"`
-	BedrockOutput     json.RawMessage `json:"outputTokens"`
-	BedrockRead       json.RawMessage `json:"cacheReadInputTokens"`
-	BedrockWrite      json.RawMessage `json:"cacheWriteInputTokens"`
+// decodeGemini decodes a Gemini `usageMetadata` object.
+func decodeGemini(raw []byte) (snapshot, bool) {
+	if isNull(raw) {
+		return snapshot{}, false
+	}
+	d := usageDecoder{valid: true}
+	ok := eachMember(raw, func(k, v []byte) {
+		switch string(k) {
+		case "promptTokenCount":
+			d.set(fGeminiPrompt, v)
+		case "candidatesTokenCount":
+			d.set(fGeminiCandidates, v)
+		case "thoughtsTokenCount":
+			d.set(fGeminiThoughts, v)
+		case "toolUsePromptTokenCount":
+			d.set(fGeminiToolUse, v)
+		case "cachedContentTokenCount":
+			d.set(fGeminiCached, v)
+		}
+	})
+	return d.s, ok && d.valid && d.s.set != 0
 }
 
-type wireGemini struct {
-	Prompt     json.RawMessage `json:"promptTokenCount"`
-	Candidates json.RawMessage `json:"candidatesTokenCount"`
-	Thoughts   json.RawMessage `json:"thoughtsTokenCount"`
-	ToolUse    json.RawMessage `json:"toolUsePromptTokenCount"`
-	Cached     json.RawMessage `json:"cachedContentTokenCount"`
+// decodeOllama decodes the top-level counters of an Ollama native object.
+func decodeOllama(prompt, eval []byte) (snapshot, bool) {
+	d := usageDecoder{valid: true}
+	if prompt != nil {
+		d.set(fOllamaPrompt, prompt)
+	}
+	if eval != nil {
+		d.set(fOllamaEval, eval)
+	}
+	return d.s, d.valid && d.s.set != 0
 }
 
 func isNull(raw []byte) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) == 0 || string(raw) == "null"
-}
-
-// decodeUsage decodes a `usage` object. ok is false when raw is null, not an
-// object, carries no known counter, or carries an invalid counter.
-func decodeUsage(raw []byte) (s snapshot, ok bool) {
-	if isNull(raw) {
-		return s, false
-	}
-	var w wireUsage
-	if json.Unmarshal(raw, &w) != nil {
-		return s, false
-	}
-	var cached, reasoning []byte
-	for _, d := range []*wireDetails{w.PromptDetails, w.InputDetails} {
-		if d != nil && !isNull(d.CachedTokens) {
-			cached = d.CachedTokens
-		}
-	}
-	reasoning = w.ReasoningTokens
-	for _, d := range []*wireDetails{w.CompletionDetails, w.OutputDetails} {
-		if d == nil {
-			continue
-		}
-		if !isNull(d.ReasoningTokens) {
-			reasoning = d.ReasoningTokens
-		} else if !isNull(d.ThinkingTokens) {
-			reasoning = d.ThinkingTokens
-		}
-	}
-	valid := s.counts(
-		countPair{fPrompt, w.PromptTokens},
-		countPair{fCompletion, w.CompletionTokens},
-		countPair{fTotal, w.TotalTokens},
-		countPair{fInput, w.InputTokens},
-		countPair{fOutput, w.OutputTokens},
-		countPair{fCacheCreation, w.CacheCreation},
-		countPair{fCacheRead, w.CacheRead},
-		countPair{fCached, cached},
-		countPair{fReasoning, reasoning},
-		countPair{fBedrockInput, w.BedrockInput},
-		countPair{fBedrockOutput, w.BedrockOutput},
-		countPair{fBedrockRead, w.BedrockRead},
-		countPair{fBedrockWrite, w.BedrockWrite},
-	)
-	const main = 1<<fPrompt | 1<<fCompletion | 1<<fTotal | 1<<fInput | 1<<fOutput |
-		1<<fCacheCreation | 1<<fCacheRead | 1<<fBedrockInput | 1<<fBedrockOutput |
-		1<<fBedrockRead | 1<<fBedrockWrite
-	return s, valid && s.set&main != 0
-}
-
-// decodeGemini decodes a Gemini `usageMetadata` object.
-func decodeGemini(raw []byte) (s snapshot, ok bool) {
-	if isNull(raw) {
-		return s, false
-	}
-	var w wireGemini
-	if json.Unmarshal(raw, &w) != nil {
-		return s, false
-	}
-	valid := s.counts(
-		countPair{fGeminiPrompt, w.Prompt},
-		countPair{fGeminiCandidates, w.Candidates},
-		countPair{fGeminiThoughts, w.Thoughts},
-		countPair{fGeminiToolUse, w.ToolUse},
-		countPair{fGeminiCached, w.Cached},
-	)
-	return s, valid && s.set != 0
-}
-
-// decodeOllama decodes the top-level counters of an Ollama native object.
-func decodeOllama(prompt, eval []byte) (s snapshot, ok bool) {
-	valid := s.counts(countPair{fOllamaPrompt, prompt}, countPair{fOllamaEval, eval})
-	return s, valid && s.set != 0
 }

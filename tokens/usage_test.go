@@ -69,6 +69,9 @@ func TestUsageHostileValues(t *testing.T) {
 		} {
 			body := fmt.Sprintf(shape, tc.value)
 			for _, framing := range []string{"json", "sse"} {
+				if framing == "sse" && strings.Contains(body, "eval_count") {
+					continue // Ollama's native counters come in JSON and NDJSON only
+				}
 				b := body
 				opt := WithFormat(FormatJSON)
 				if framing == "sse" {
@@ -164,7 +167,7 @@ func TestMeterBoundedMemory(t *testing.T) {
 		m := NewMeter(WithFormat(FormatSSE), WithMaxEventBytes(max))
 		for i := 0; i < len(body); i += 100 {
 			m.Write([]byte(body[i:min(i+100, len(body))]))
-			if c := cap(m.sse.line) + cap(m.sse.data); c > 2*max+512 {
+			if c := cap(m.sse.line) + cap(m.sse.data); c > 2*max+512+lineSlack {
 				t.Fatalf("buffers grew to %d bytes, bound %d", c, 2*max)
 			}
 		}

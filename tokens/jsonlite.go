@@ -1,0 +1,236 @@
+package tokens
+
+import "bytes"
+
+// This file holds a small zero-allocation JSON reader for the usage hot
+// path. It checks structure (balanced and matching brackets, terminated
+// strings, number and literal syntax, nothing after the document) but not
+// string contents (escapes and control characters are not validated), and
+// it never decodes escapes: keys are compared as raw bytes.
+
+// maxDepth bounds nesting; deeper documents are rejected.
+const maxDepth = 64
+
+type liteParser struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// eachMember calls fn for each member of the JSON object doc, with the raw
+// key (quotes removed, escapes kept) and the raw value. It reports whether
+// doc is one well-formed object, surrounding whitespace allowed; fn may
+// have been called before a syntax error is found, so callers apply what
+// they collected only when it reports true.
+func eachMember(doc []byte, fn func(key, val []byte)) bool {
+	p := liteParser{b: doc}
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
+		return false
+	}
+	if !p.object(fn) {
+		return false
+	}
+	p.ws()
+	return p.i == len(p.b)
+}
+
+func (p *liteParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *liteParser) value() bool {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		return p.object(nil)
+	case c == '[':
+		return p.array()
+	case c == '"':
+		return p.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	}
+	return false
+}
+
+// object reads an object at p.i ('{'), calling fn for its members when fn
+// is not nil.
+func (p *liteParser) object(fn func(key, val []byte)) bool {
+	if p.depth++; p.depth > maxDepth {
+		return false
+	}
+	p.i++ // '{'
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		p.depth--
+		return true
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			return false
+		}
+		ks := p.i
+		if !p.str() {
+			return false
+		}
+		key := p.b[ks+1 : p.i-1]
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return false
+		}
+		p.i++
+		p.ws()
+		vs := p.i
+		if !p.value() {
+			return false
+		}
+		if fn != nil {
+			fn(key, p.b[vs:p.i])
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			p.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (p *liteParser) array() bool {
+	if p.depth++; p.depth > maxDepth {
+		return false
+	}
+	p.i++ // '['
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		p.depth--
+		return true
+	}
+	for {
+		if !p.value() {
+			return false
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			p.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str skips a string starting at p.i ('"').
+func (p *liteParser) str() bool {
+	i := p.i + 1
+	for {
+		j := bytes.IndexByte(p.b[i:], '"')
+		if j < 0 {
+			return false
+		}
+		// The quote is escaped when an odd number of backslashes precede it.
+		k := i + j
+		n := 0
+		for k-1-n >= i && p.b[k-1-n] == '\\' {
+			n++
+		}
+		i = k + 1
+		if n%2 == 0 {
+			p.i = i
+			return true
+		}
+	}
+}
+
+func (p *liteParser) number() bool {
+	b, i := p.b, p.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == start || (b[start] == '0' && i-start > 1) {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		s := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == s {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		s := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == s {
+			return false
+		}
+	}
+	p.i = i
+	return true
+}
+
+func (p *liteParser) lit(s string) bool {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		return false
+	}
+	p.i += len(s)
+	return true
+}
+
+// member returns the raw value of the member key of object doc; ok is
+// false when doc is not a well-formed object or has no such member.
+func member(doc []byte, key string) (val []byte, ok bool) {
+	valid := eachMember(doc, func(k, v []byte) {
+		if string(k) == key {
+			val, ok = v, true
+		}
+	})
+	return val, ok && valid
+}
