@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,3 +79,5 @@ func matched(d *limiter.Decision) []string {
 	}
 	return out
 }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
