@@ -299,8 +299,15 @@ local function tokenBucket(L, P, B, now, cost, force, level, last, frac)
   end
   local want = cost
   if want < 1 then want = 1 end
-  if cost < 0 or (force and cost > 0) then
+  if cost < 0 then
     level = addLevel(level, cost)
+  elseif force and cost > 0 then
+    if level > MAXLEVEL - cost then
+      -- Units used saturate at exactly MaxLimit, as GCRA's do.
+      level, frac = MAXLEVEL, 0
+    else
+      level = level + cost
+    end
   elseif want > B then
     return nil, nil, nil, 0, 2, pos(B - level), 0, drainTime(level, P, L, frac)
   elseif level > B - want then

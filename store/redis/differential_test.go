@@ -15,11 +15,14 @@ import (
 )
 
 // model applies batches with algorithms.Apply directly, as package store
-// documents them.
+// documents them. Like the store, it writes only the keys that an allowed
+// op with a non-zero cost changed: a peek's state (a bucket refilled, a
+// window rolled over) is equivalent to the stored one, and not written.
 type model map[string]algorithms.State
 
 func (m model) apply(now int64, ops []store.Op, results []algorithms.Result) {
 	work := map[string]algorithms.State{}
+	dirty := map[string]bool{}
 	for i, op := range ops {
 		s, ok := work[op.Key]
 		if !ok {
@@ -27,11 +30,17 @@ func (m model) apply(now int64, ops []store.Op, results []algorithms.Result) {
 		}
 		s, results[i] = algorithms.Apply(op.Params, s, now, op.Cost, op.Mode)
 		work[op.Key] = s
+		if results[i].Allowed && op.Cost != 0 {
+			dirty[op.Key] = true
+		}
 	}
 	if !store.Admitted(ops, results) {
 		return
 	}
 	for k, s := range work {
+		if !dirty[k] {
+			continue
+		}
 		if s == (algorithms.State{}) {
 			delete(m, k)
 		} else {
@@ -216,3 +225,7 @@ func TestDifferential(t *testing.T) {
 		})
 	}
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
+
+func keyName(i int) string { return fmt.Sprintf("key%d", i) }
