@@ -23,7 +23,8 @@ const (
 	// GCRA is the generic cell rate algorithm (the leaky bucket as a meter):
 	// a theoretical arrival time advances Period/Limit per unit, with a
 	// tolerance of Burst units. It admits exactly what TokenBucket admits
-	// with the same parameters; its state is one timestamp.
+	// with the same parameters (while the clock does not go back); its
+	// state is one timestamp.
 	GCRA Kind = 4
 	// Concurrency limits units in flight: a positive cost acquires, a
 	// negative cost releases. Period is a lease: the count of a key that
@@ -243,6 +244,11 @@ func tooLarge(remaining, resetAfter int64) Result {
 
 func fixedWindow(p Params, s State, now, cost int64, mode Mode) (State, Result) {
 	ws := windowStart(now, p.Period, p.Offset)
+	if s[1] > 0 && s[0] > ws {
+		// The clock went back behind the key's window: stay in it, so a
+		// step back neither forgets its count nor admits a second Limit.
+		ws = s[0]
+	}
 	count := s[1]
 	if s[0] != ws {
 		count = 0

@@ -17,12 +17,15 @@ func tokenBucket(p Params, s State, now, cost int64, mode Mode) (State, Result) 
 		}
 		last = now
 	}
-	// drainTime is how long until `units` more units have drained.
+	// drainTime is how long until `units` more units have drained. A clock
+	// that went back behind the last refill drains nothing until it is
+	// back there.
+	behind := max(0, last-now)
 	drainTime := func(units int64) int64 {
 		if units <= 0 {
 			return 0
 		}
-		return mul(units, P).minus(u128{lo: uint64(frac)}).divCeil(L)
+		return min(mul(units, P).minus(u128{lo: uint64(frac)}).divCeil(L), maxInt64-behind) + behind
 	}
 	want := max(cost, 1)
 	switch {

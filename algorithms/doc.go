@@ -33,6 +33,16 @@
 // A cost larger than the capacity can never pass: it is denied with
 // [ReasonExceedsCapacity] and a zero RetryAfter.
 //
+// # Clocks
+//
+// A now behind a key's own time (the clock went back) is treated as that
+// time: fixed and sliding windows stay in the key's window (at its start),
+// and a token bucket does not refill until the clock passes its last
+// refill; RetryAfter and ResetAfter still count from now, so they stay
+// exact. A concurrency lease counts from the last change. GCRA's arrival
+// time is absolute, so to GCRA a clock that went back finds the bucket
+// fuller; it matches TokenBucket only while the clock does not go back.
+//
 // # Usage
 //
 //	p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 10, Period: 1e6}

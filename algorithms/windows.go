@@ -3,6 +3,10 @@ package algorithms
 func slidingWindow(p Params, s State, now, cost int64, mode Mode) (State, Result) {
 	P, L := p.Period, p.Limit
 	ws := windowStart(now, P, p.Offset)
+	if (s[1] > 0 || s[2] > 0) && s[0] > ws {
+		// The clock went back behind the key's window: stay at its start.
+		ws = s[0]
+	}
 	var curr, prev int64
 	switch s[0] {
 	case ws:
@@ -10,7 +14,7 @@ func slidingWindow(p Params, s State, now, cost int64, mode Mode) (State, Result
 	case ws - P:
 		prev = s[1]
 	}
-	elapsed := now - ws
+	elapsed := max(0, now-ws)
 	weighted := func(prev int64) int64 { return mul(prev, P-elapsed).divCeil(P) }
 	reset := func(curr, prev int64) int64 {
 		switch {
@@ -47,6 +51,7 @@ func slidingWindow(p Params, s State, now, cost int64, mode Mode) (State, Result
 			q, _ := mul(L-want, P).divmod(curr)
 			retry = P - elapsed + P - q
 		}
+		retry += elapsed - (now - ws) // the time until the clock is back in the window, if it went back
 		return s, Result{Reason: ReasonLimited, Remaining: max(0, L-est), RetryAfter: retry, ResetAfter: reset(curr, prev)}
 	case cost > 0:
 		curr += cost
