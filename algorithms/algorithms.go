@@ -83,9 +83,10 @@ type Params struct {
 	// Other algorithms ignore it. At most MaxLimit.
 	Burst int64
 	// Offset aligns windows (fixed and sliding): they start at
-	// Offset + k*Period microseconds since the epoch. Calendar days in a
-	// time zone use the zone's offset. 0 aligns to the epoch. It is taken
-	// modulo Period.
+	// Offset + k*Period microseconds since the epoch: any one window start,
+	// such as a local midnight. Calendar days in a zone east of UTC by z
+	// use Offset = -z (UTC+5:30: -5h30m), not z. 0 aligns to the epoch.
+	// It is taken modulo Period.
 	Offset int64
 }
 
