@@ -84,8 +84,15 @@ func window(p algorithms.Params, now int64) (k *big.Int, untilEnd int64) {
 	return k, p.Period - m.Int64()
 }
 
-// fixedModel: a count per window; a window's count is gone once another
-// window is current.
+// untilEndOf returns the µs from now to the end of window k.
+func untilEndOf(p algorithms.Params, k *big.Int, now int64) int64 {
+	end := new(big.Int).Mul(new(big.Int).Add(k, bi(1)), bi(p.Period))
+	end.Add(end, bi(p.Offset))
+	return sat(end.Sub(end, bi(now)))
+}
+
+// fixedModel: a count per window; a window's count is gone once a later
+// window is current. A clock that goes back stays in the key's window.
 type fixedModel struct {
 	p     algorithms.Params
 	win   *big.Int // window of count; nil when nothing is counted
@@ -99,6 +106,10 @@ func (m *fixedModel) apply(now, cost int64, mode algorithms.Mode) algorithms.Res
 		return limitZero(cost, mode)
 	}
 	k, untilEnd := window(m.p, now)
+	if m.win != nil && m.count > 0 && m.win.Cmp(k) > 0 {
+		// A clock that went back behind the key's window stays in it.
+		k, untilEnd = m.win, untilEndOf(m.p, m.win, now)
+	}
 	var count int64
 	if m.win != nil && m.win.Cmp(k) == 0 {
 		count = m.count
@@ -144,6 +155,13 @@ func (m *slidingModel) apply(now, cost int64, mode algorithms.Mode) algorithms.R
 	}
 	k, untilEnd := window(m.p, now)
 	e := P - untilEnd
+	var behind int64
+	if m.win != nil && (m.curr > 0 || m.prev > 0) && m.win.Cmp(k) > 0 {
+		// A clock that went back behind the key's window is taken to be
+		// at its start; durations still count from now.
+		k, untilEnd, e = m.win, untilEndOf(m.p, m.win, now), 0
+		behind = untilEnd - P
+	}
 	var curr, prev int64
 	if m.win != nil {
 		// Only the current and the previous window count; any other
@@ -184,7 +202,7 @@ func (m *slidingModel) apply(now, cost int64, mode algorithms.Mode) algorithms.R
 		return algorithms.Result{Reason: algorithms.ReasonExceedsCapacity, Remaining: max(0, L-est(curr, prev)), ResetAfter: resetAfter(curr, prev)}
 	case est(curr, prev)+want > L:
 		return algorithms.Result{Reason: algorithms.ReasonLimited, Remaining: max(0, L-est(curr, prev)),
-			RetryAfter: slidingRetry(P, L, e, curr, prev, want), ResetAfter: resetAfter(curr, prev)}
+			RetryAfter: behind + slidingRetry(P, L, e, curr, prev, want), ResetAfter: resetAfter(curr, prev)}
 	default:
 		curr += cost
 	}
@@ -235,11 +253,17 @@ func (m *bucketModel) apply(now, cost int64, mode algorithms.Mode) algorithms.Re
 		tlast = now
 	}
 	// drain is how long until `units` more tokens have drained.
+	// drain is how long from now until `units` more tokens have drained;
+	// with a clock behind the last change, draining starts only then.
 	drain := func(units *big.Rat) int64 {
 		if units.Sign() <= 0 {
 			return 0
 		}
-		return sat(ceilRat(new(big.Rat).Mul(units, big.NewRat(P, L))))
+		d := ceilRat(new(big.Rat).Mul(units, big.NewRat(P, L)))
+		if tlast > now {
+			d.Add(d, new(big.Int).Sub(bi(tlast), bi(now)))
+		}
+		return sat(d)
 	}
 	remaining := func() int64 {
 		r := floorRat(new(big.Rat).Sub(big.NewRat(B, 1), used))
