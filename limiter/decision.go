@@ -65,10 +65,10 @@ type Decision struct {
 }
 
 // Len returns the number of rules that matched.
-func (d *Decision) Len() int { return d.n + len(d.more) }
+func (d Decision) Len() int { return d.n + len(d.more) }
 
 // Result returns the result of the i'th matched rule, in rule order.
-func (d *Decision) Result(i int) RuleResult {
+func (d Decision) Result(i int) RuleResult {
 	if i < maxInline {
 		return d.results[i]
 	}
@@ -77,7 +77,7 @@ func (d *Decision) Result(i int) RuleResult {
 
 // Results returns every matched rule's result, in rule order. It allocates;
 // Len and Result do not.
-func (d *Decision) Results() []RuleResult {
+func (d Decision) Results() []RuleResult {
 	out := make([]RuleResult, 0, d.Len())
 	out = append(out, d.results[:min(d.n, maxInline)]...)
 	return append(out, d.more...)

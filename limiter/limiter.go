@@ -33,6 +33,7 @@ type Limiter struct {
 	now      func() int64 // µs since the epoch
 	since    func() time.Duration
 	cfg      config
+	observed bool // the observer is not a NopObserver
 	timeout  time.Duration
 	breaker  breaker
 	scratchs sync.Pool
@@ -60,6 +61,8 @@ func New(s store.Store, rules []Rule, opts ...Option) (*Limiter, error) {
 		o(&cfg)
 	}
 	l := &Limiter{store: s, cfg: cfg, timeout: cfg.timeout}
+	_, nop := cfg.observer.(NopObserver)
+	l.observed = !nop
 	if ip, ok := s.(interface{ InProcess() bool }); ok && ip.InProcess() {
 		l.timeout = 0
 	}
@@ -145,7 +148,9 @@ func (l *Limiter) CircuitOpen() bool { return l.breaker.open() }
 func (l *Limiter) Check(ctx context.Context, req *Request) Decision {
 	var d Decision
 	l.decide(ctx, req, &d, false)
-	l.cfg.observer.Decided(ctx, req, &d)
+	if l.observed {
+		l.cfg.observer.Decided(ctx, req, d)
+	}
 	return d
 }
 

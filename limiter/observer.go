@@ -7,7 +7,7 @@ import "context"
 // use. Embed NopObserver to implement only some methods.
 type Observer interface {
 	// Decided is called after every check.
-	Decided(ctx context.Context, req *Request, d *Decision)
+	Decided(ctx context.Context, req *Request, d Decision)
 	// Settled is called after a reservation is settled or cancelled, with
 	// the usage charged (zero for a cancel) and the store's error, if any.
 	Settled(ctx context.Context, res *Reservation, actual Usage, err error)
@@ -19,7 +19,7 @@ type Observer interface {
 type NopObserver struct{}
 
 // Decided does nothing.
-func (NopObserver) Decided(context.Context, *Request, *Decision) {}
+func (NopObserver) Decided(context.Context, *Request, Decision) {}
 
 // Settled does nothing.
 func (NopObserver) Settled(context.Context, *Reservation, Usage, error) {}

@@ -1,0 +1,141 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/store"
+)
+
+func TestFailModes(t *testing.T) {
+	rules := []Rule{
+		{Name: "open", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute, OnStoreError: FailAllow},
+		{Name: "closed", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute, OnStoreError: FailDeny},
+		{Name: "default", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute},
+	}
+	cases := []struct {
+		name        string
+		enabled     []int
+		defaultMode FailMode
+		allowed     bool
+	}{
+		{"allow", []int{0}, FailDefault, true},
+		{"deny", []int{1}, FailDefault, false},
+		{"default is allow", []int{2}, FailDefault, true},
+		{"default set to deny", []int{2}, FailDeny, false},
+		{"one closed rule denies", []int{0, 1}, FailDefault, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var rs []Rule
+			for _, i := range c.enabled {
+				rs = append(rs, rules[i])
+			}
+			l, s, _ := newTestLimiter(t, rs, WithFailMode(c.defaultMode), WithCircuitBreaker(0, 0))
+			s.setFailing(errDown)
+			d := l.Check(ctx, user("a"))
+			if d.Allowed != c.allowed || !errors.Is(d.Err, errDown) {
+				t.Fatalf("allowed=%v err=%v, want allowed=%v err=%v", d.Allowed, d.Err, c.allowed, errDown)
+			}
+			if !d.Allowed && !d.Limiting.StoreError {
+				t.Fatalf("a fail-closed denial must be marked StoreError")
+			}
+			if d.Reservation != nil {
+				t.Fatalf("nothing was charged, so nothing is reserved")
+			}
+		})
+	}
+}
+
+func TestFailLocalEnforcesAShareInTheFallback(t *testing.T) {
+	fallback := newRefStore()
+	l, s, _ := newTestLimiter(t, []Rule{{
+		Name: "shared", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute, OnStoreError: FailLocal,
+	}}, WithFallback(fallback, 4), WithCircuitBreaker(0, 0))
+	s.setFailing(errDown)
+	admitted := 0
+	for i := 0; i < 10; i++ {
+		if d := l.Check(ctx, user("a")); d.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Fatalf("admitted %d while failing locally, want ceil(10/4) = 3", admitted)
+	}
+	if fallback.calls.Load() != 10 {
+		t.Fatalf("fallback calls = %d, want 10", fallback.calls.Load())
+	}
+	s.setFailing(nil)
+	if d := l.Check(ctx, user("a")); !d.Allowed || d.Err != nil {
+		t.Fatalf("the main store is back: allowed=%v err=%v", d.Allowed, d.Err)
+	}
+}
+
+func TestCircuitBreakerOpensProbesAndCloses(t *testing.T) {
+	l, s, clk := newTestLimiter(t, []Rule{{Name: "r", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute}},
+		WithCircuitBreaker(3, time.Second))
+	s.setFailing(errDown)
+	for i := 0; i < 3; i++ {
+		l.Check(ctx, user("a"))
+	}
+	if !l.CircuitOpen() || s.calls.Load() != 3 {
+		t.Fatalf("open=%v calls=%d after 3 failures, want open after 3 calls", l.CircuitOpen(), s.calls.Load())
+	}
+	for i := 0; i < 10; i++ {
+		if d := l.Check(ctx, user("a")); !errors.Is(d.Err, ErrCircuitOpen) || !d.Allowed {
+			t.Fatalf("open circuit: err=%v allowed=%v, want ErrCircuitOpen and fail open", d.Err, d.Allowed)
+		}
+	}
+	if s.calls.Load() != 3 {
+		t.Fatalf("the store was called %d times while the circuit was open", s.calls.Load()-3)
+	}
+	clk.Advance(time.Second)
+	l.Check(ctx, user("a")) // the probe, which fails
+	l.Check(ctx, user("a")) // no second probe in the same interval
+	if s.calls.Load() != 4 || !l.CircuitOpen() {
+		t.Fatalf("calls=%d open=%v, want exactly one failed probe and still open", s.calls.Load(), l.CircuitOpen())
+	}
+	s.setFailing(nil)
+	clk.Advance(time.Second)
+	if d := l.Check(ctx, user("a")); d.Err != nil || l.CircuitOpen() {
+		t.Fatalf("probe after recovery: err=%v open=%v, want success and closed", d.Err, l.CircuitOpen())
+	}
+	if d := l.Check(ctx, user("a")); d.Err != nil || s.calls.Load() != 6 {
+		t.Fatalf("closed circuit: err=%v calls=%d", d.Err, s.calls.Load())
+	}
+}
+
+// slowStore blocks until its context ends, like a Redis that stopped
+// answering.
+type slowStore struct{ refStore }
+
+func (s *slowStore) InProcess() bool { return false }
+
+func (s *slowStore) Apply(ctx context.Context, now int64, ops []store.Op, results []algorithms.Result) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestStoreTimeoutBoundsASlowStore(t *testing.T) {
+	s := &slowStore{}
+	l, err := New(s, []Rule{{Name: "r", Limit: 1, Period: time.Second, OnStoreError: FailDeny}}, WithStoreTimeout(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := l.Check(ctx, user("a"))
+	if d.Allowed || !errors.Is(d.Err, context.DeadlineExceeded) {
+		t.Fatalf("allowed=%v err=%v, want a fail-closed denial after the deadline", d.Allowed, d.Err)
+	}
+}
+
+func TestSettleOnFailingStoreReportsTheError(t *testing.T) {
+	l, s, _ := newTestLimiter(t, []Rule{{Name: "tpm", Limit: 100, Period: time.Minute, Unit: Tokens}}, WithCircuitBreaker(0, 0))
+	d := l.Check(ctx, &Request{Estimate: Usage{InputTokens: 10}})
+	s.setFailing(errDown)
+	if err := d.Reservation.Settle(ctx, Usage{InputTokens: 20}); !errors.Is(err, errDown) {
+		t.Fatalf("Settle = %v, want the store's error", err)
+	}
+}
