@@ -136,10 +136,11 @@ func TestGCRAFarArrivalTimes(t *testing.T) {
 // window's counts are kept only while it is the current or the previous
 // window). Buckets only keep the invariants: see the report in the test.
 func TestClockGoingBack(t *testing.T) {
-	r := newRand(t)
 	for _, kind := range allKinds {
 		t.Run(kind.String(), func(t *testing.T) {
-			for range 200 {
+			t.Parallel()
+			r := newRand(t)
+			for range 150 {
 				p := randParams(r, kind)
 				m := newModel(p)
 				var s algorithms.State

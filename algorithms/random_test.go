@@ -1,6 +1,7 @@
 package algorithms_test
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -16,10 +17,15 @@ var allKinds = []algorithms.Kind{
 	algorithms.GCRA, algorithms.Concurrency,
 }
 
-// newRand returns a generator and logs its seed, so a failure can be
-// replayed by setting the seed in the test.
+var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0: from the clock); replay a failure with go test ./algorithms -run X -args -seed=N")
+
+// newRand returns a generator and logs its seed, so that a failure can be
+// replayed with -seed.
 func newRand(t testing.TB) *rand.Rand {
-	seed := uint64(time.Now().UnixNano())
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
 	t.Logf("seed %d", seed)
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
@@ -101,13 +107,14 @@ func fmtHistory(h []op, got, want []algorithms.Result) string {
 // every result to match. Time never goes back here (see
 // TestClockGoingBack).
 func TestApplyMatchesModel(t *testing.T) {
-	r := newRand(t)
-	runs := 300
+	runs := 200
 	if testing.Short() {
 		runs = 50
 	}
 	for _, kind := range allKinds {
 		t.Run(kind.String(), func(t *testing.T) {
+			t.Parallel()
+			r := newRand(t)
 			for range runs {
 				p := randParams(r, kind)
 				m := newModel(p)
