@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"bytes"
-	"compress/gzip"
 	"mime"
 	"strings"
 )
@@ -80,10 +79,6 @@ func DetectFormat(contentType, path string) Format {
 // data and on one captured usage value.
 const DefaultMaxEventBytes = 1 << 20
 
-// DefaultMaxGzipBytes is the default bound, in bytes, on the compressed
-// body a Meter keeps for a gzip-encoded response.
-const DefaultMaxGzipBytes = 1 << 20
-
 // MeterOption configures a Meter.
 type MeterOption func(*meterConfig)
 
@@ -93,7 +88,6 @@ type meterConfig struct {
 	path        string
 	encoding    string
 	maxEvent    int
-	maxGzip     int
 }
 
 // WithFormat fixes the framing instead of detecting it.
@@ -108,8 +102,9 @@ func WithContentType(ct string) MeterOption { return func(c *meterConfig) { c.co
 func WithPath(path string) MeterOption { return func(c *meterConfig) { c.path = path } }
 
 // WithContentEncoding passes the response Content-Encoding header. "gzip"
-// bodies are decoded; "", "identity" are read as they are; any other
-// encoding makes the meter report no usage.
+// (and "x-gzip") bodies are decoded as they stream, without a goroutine;
+// "" and "identity" bodies are read as they are; any other encoding makes
+// the meter report no usage.
 func WithContentEncoding(enc string) MeterOption {
 	return func(c *meterConfig) { c.encoding = enc }
 }
@@ -118,11 +113,6 @@ func WithContentEncoding(enc string) MeterOption {
 // usage value (default DefaultMaxEventBytes). Longer events are skipped.
 // Values below 1 KiB are raised to 1 KiB.
 func WithMaxEventBytes(n int) MeterOption { return func(c *meterConfig) { c.maxEvent = n } }
-
-// WithMaxGzipBytes bounds, in bytes, the compressed body kept for a gzip
-// response (default DefaultMaxGzipBytes). A longer compressed body reports
-// no usage.
-func WithMaxGzipBytes(n int) MeterOption { return func(c *meterConfig) { c.maxGzip = n } }
 
 // meterKeys are the top-level members a JSON or NDJSON body is scanned for.
 // Their order matches the indexes used in Meter.onDoc.
@@ -135,8 +125,8 @@ var meterKeys = []string{"type", "error", "usage", "usageMetadata", "prompt_eval
 // Write never fails, never blocks, and never keeps the caller's slice.
 // Memory stays bounded whatever the body size: at most about two
 // MaxEventBytes for an SSE stream, a few captured usage values for JSON and
-// NDJSON, plus MaxGzipBytes of compressed input for a gzip body. An SSE
-// event without usage costs no allocation.
+// NDJSON, plus about 44 KiB of decoder state for a gzip body. An SSE event
+// without usage costs no allocation.
 //
 // A Meter is not safe for concurrent use. It starts no goroutine. The zero
 // value is not usable; call NewMeter.
@@ -145,9 +135,7 @@ type Meter struct {
 	format Format
 	head   []byte // bytes held until the framing is known
 	done   bool
-	gzip   bool
-	gz     []byte
-	gzOver bool
+	gz     *gunzip // non-nil for a gzip body
 
 	sse  sseFramer
 	json *jsonScanner
@@ -157,16 +145,15 @@ type Meter struct {
 
 // NewMeter returns a Meter configured by opts.
 func NewMeter(opts ...MeterOption) *Meter {
-	m := &Meter{cfg: meterConfig{maxEvent: DefaultMaxEventBytes, maxGzip: DefaultMaxGzipBytes}}
+	m := &Meter{cfg: meterConfig{maxEvent: DefaultMaxEventBytes}}
 	for _, o := range opts {
 		o(&m.cfg)
 	}
 	m.cfg.maxEvent = max(m.cfg.maxEvent, 1024)
-	m.cfg.maxGzip = max(m.cfg.maxGzip, 0)
 	switch strings.ToLower(strings.TrimSpace(m.cfg.encoding)) {
 	case "", "identity":
 	case "gzip", "x-gzip":
-		m.gzip = true
+		m.gz = &gunzip{out: m.feed}
 	default:
 		m.format = FormatUnsupported
 		return m
@@ -191,15 +178,8 @@ func (m *Meter) Write(p []byte) (int, error) {
 	if m.done || m.format == FormatUnsupported {
 		return len(p), nil
 	}
-	if m.gzip {
-		if !m.gzOver {
-			if len(m.gz)+len(p) > m.cfg.maxGzip {
-				m.gzOver = true
-				m.gz = nil
-			} else {
-				m.gz = append(m.gz, p...)
-			}
-		}
+	if m.gz != nil {
+		m.gz.write(p)
 		return len(p), nil
 	}
 	m.feed(p)
@@ -273,40 +253,17 @@ func (m *Meter) onDoc(vals [][]byte, trunc []bool) {
 	m.m = members{}
 }
 
-// Close ends the body: a gzip body is decoded now, and an unterminated last
-// event or document is discarded. It always returns nil; calling it again
-// does nothing.
+// Close ends the body: an unterminated last event or document is
+// discarded, and the buffers are released. It always returns nil; calling
+// it again does nothing.
 func (m *Meter) Close() error {
 	if m.done {
 		return nil
 	}
-	if m.gzip && !m.gzOver && len(m.gz) > 0 {
-		m.gzip = false
-		m.inflate()
-	}
 	m.done = true
-	m.head, m.gz = nil, nil
+	m.head, m.gz, m.json = nil, nil, nil
 	m.sse.line, m.sse.data = nil, nil
 	return nil
-}
-
-// inflate decodes the kept gzip body (several members allowed) straight
-// into the framer, 32 KiB at a time.
-func (m *Meter) inflate() {
-	zr, err := gzip.NewReader(bytes.NewReader(m.gz))
-	if err != nil {
-		return
-	}
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := zr.Read(buf)
-		m.feed(buf[:n])
-		if err != nil {
-			// At io.EOF, or at a corrupt or truncated body: what was decoded
-			// before stands, as for a stream that was cut.
-			return
-		}
-	}
 }
 
 // Usage ends the body (as Close does) and returns the last usage snapshot
