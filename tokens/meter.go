@@ -133,6 +133,7 @@ var meterKeys = []string{"type", "error", "usage", "usageMetadata", "prompt_eval
 type Meter struct {
 	cfg    meterConfig
 	format Format
+	hint   Format // JSON or NDJSON from the headers, until the first byte agrees
 	head   []byte // bytes held until the framing is known
 	done   bool
 	gz     *gunzip // non-nil for a gzip body
@@ -160,7 +161,14 @@ func NewMeter(opts ...MeterOption) *Meter {
 	}
 	m.format = m.cfg.format
 	if m.format == FormatAuto {
-		m.format = DetectFormat(m.cfg.contentType, m.cfg.path)
+		// A detected JSON framing is only a hint: some servers label event
+		// streams application/json, and the first byte tells them apart.
+		switch f := DetectFormat(m.cfg.contentType, m.cfg.path); f {
+		case FormatJSON, FormatNDJSON:
+			m.hint = f
+		default:
+			m.format = f
+		}
 	}
 	if m.format > FormatUnsupported {
 		m.format = FormatAuto
@@ -169,7 +177,9 @@ func NewMeter(opts ...MeterOption) *Meter {
 }
 
 // Format returns the framing in use: the one chosen or detected, or
-// FormatAuto while the first bytes have not decided yet.
+// FormatAuto while the first bytes have not decided yet. A JSON or NDJSON
+// content type is confirmed by the first significant byte ('{' or '['); a
+// body labelled JSON that starts otherwise is read as SSE.
 func (m *Meter) Format() Format { return m.format }
 
 // Write feeds the next bytes of the body. It always returns len(p), nil.
@@ -193,6 +203,9 @@ func (m *Meter) feed(p []byte) {
 		f := sniff(m.head)
 		if f == FormatAuto {
 			return
+		}
+		if f == FormatJSON && m.hint != FormatAuto {
+			f = m.hint
 		}
 		m.format = f
 		p, m.head = m.head, nil

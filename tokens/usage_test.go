@@ -125,6 +125,8 @@ func TestMeterStreamRules(t *testing.T) {
 		{"ollama NDJSON error line keeps nothing", "{\"error\":\"model not found\"}\n", WithContentType("application/x-ndjson"), "none"},
 		{"unsupported encoding", `{"usage":{"prompt_tokens":1,"completion_tokens":2}}`, WithContentEncoding("br"), "none"},
 		{"identity encoding", `{"usage":{"prompt_tokens":1,"completion_tokens":2}}`, WithContentEncoding("identity"), "in=1 out=2 cached=0 reasoning=0 total=3"},
+		{"event stream labelled application/json", "data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n", WithContentType("application/json"),
+			"in=1 out=2 cached=0 reasoning=0 total=3"},
 		{"keys in strings are not members", `{"text":"\"usage\":{\"prompt_tokens\":5}","usage":{"prompt_tokens":1,"completion_tokens":2}}`, WithFormat(FormatJSON),
 			"in=1 out=2 cached=0 reasoning=0 total=3"},
 		{"nested usage is not top-level usage", `{"data":{"usage":{"prompt_tokens":5,"completion_tokens":5}}}`, WithFormat(FormatJSON), "none"},
