@@ -104,8 +104,8 @@ func (Heuristic) CountTokens(text string) int64 {
 			for j < n && (text[j] == ' ' || text[j] == '\t') {
 				j++
 			}
-			if j-i > 1 {
-				milli += costSpaces
+			if j-i > 1 || (j < n && text[j] >= '0' && text[j] <= '9') {
+				milli += costSpaces // o200k gives digits no leading space
 			}
 			i = j // a single space joins the next piece
 		case c < utf8.RuneSelf:
