@@ -40,111 +40,58 @@ type Request struct {
 	FromLength bool
 }
 
-type wireRequest struct {
-	Model               json.RawMessage `json:"model"`
-	Stream              json.RawMessage `json:"stream"`
-	StreamOptions       json.RawMessage `json:"stream_options"`
-	MaxTokens           json.RawMessage `json:"max_tokens"`
-	MaxCompletionTokens json.RawMessage `json:"max_completion_tokens"`
-	MaxOutputTokens     json.RawMessage `json:"max_output_tokens"`
-	GenerationConfig    json.RawMessage `json:"generationConfig"`
-	Options             json.RawMessage `json:"options"`
-	InferenceConfig     json.RawMessage `json:"inferenceConfig"`
-
-	Messages          []json.RawMessage `json:"messages"`
-	Contents          []json.RawMessage `json:"contents"`
-	System            json.RawMessage   `json:"system"`
-	SystemInstruction json.RawMessage   `json:"systemInstruction"`
-	Instructions      json.RawMessage   `json:"instructions"`
-	Prompt            json.RawMessage   `json:"prompt"`
-	Input             json.RawMessage   `json:"input"`
-	Tools             json.RawMessage   `json:"tools"`
-	Functions         json.RawMessage   `json:"functions"`
-	ResponseFormat    json.RawMessage   `json:"response_format"`
-}
-
-// wirePart is the union of a message, a content part or block, a Gemini
-// content or part, and a Responses input item: every member that may hold
-// text the model reads.
-type wirePart struct {
-	Type             json.RawMessage   `json:"type"`
-	Text             json.RawMessage   `json:"text"`
-	Thinking         json.RawMessage   `json:"thinking"`
-	Content          json.RawMessage   `json:"content"`
-	Parts            []json.RawMessage `json:"parts"`
-	Input            json.RawMessage   `json:"input"`
-	Arguments        json.RawMessage   `json:"arguments"`
-	Output           json.RawMessage   `json:"output"`
-	ToolCalls        []json.RawMessage `json:"tool_calls"`
-	Function         json.RawMessage   `json:"function"`
-	FunctionCall     json.RawMessage   `json:"functionCall"`
-	FunctionResponse json.RawMessage   `json:"functionResponse"`
-	ToolUse          json.RawMessage   `json:"toolUse"`
-	ToolResult       json.RawMessage   `json:"toolResult"`
-	JSON             json.RawMessage   `json:"json"`
-	Args             json.RawMessage   `json:"args"`
-	Response         json.RawMessage   `json:"response"`
-	Resource         json.RawMessage   `json:"resource"`
-	Data             json.RawMessage   `json:"data"`
-	Kind             json.RawMessage   `json:"kind"`
-	ImageURL         json.RawMessage   `json:"image_url"`
-	InlineData       json.RawMessage   `json:"inlineData"`
-	FileData         json.RawMessage   `json:"fileData"`
-	Source           json.RawMessage   `json:"source"`
-}
-
 // maxNesting bounds how deep the content walk follows nested parts.
 const maxNesting = 8
 
-// counter walks request and payload JSON and adds up token estimates.
+// counter walks request and payload JSON and adds up token estimates. It
+// reads JSON with the package's allocation-free reader; the only
+// allocations are the strings handed to the Estimator.
 type counter struct {
 	e       Estimator
 	tokens  int64
 	nonText int
-	buf     bytes.Buffer
+	buf     []byte // unescaped strings
+	cbuf    bytes.Buffer
 }
 
-func (c *counter) text(s string) {
-	c.tokens += max(c.e.CountTokens(s), 0)
+func (c *counter) count(text []byte) {
+	if len(text) > 0 {
+		c.tokens += max(c.e.CountTokens(string(text)), 0)
+	}
 }
 
 // rawText counts raw if it is a JSON string.
-func (c *counter) rawText(raw json.RawMessage) bool {
-	if s, ok := jsonString(raw); ok {
-		c.text(s)
-		return true
+func (c *counter) rawText(raw []byte) bool {
+	text, buf, ok := unquote(raw, c.buf)
+	c.buf = buf
+	if ok {
+		c.count(text)
 	}
-	return false
+	return ok
 }
 
 // compactJSON counts the compact serialization of raw (tool definitions,
-// tool_use inputs, structured data), keeping the document's key order.
-func (c *counter) compactJSON(raw json.RawMessage) {
+// tool_use inputs, structured data), keeping the document's key order and
+// escapes.
+func (c *counter) compactJSON(raw []byte) {
 	if isNull(raw) {
 		return
 	}
-	c.buf.Reset()
-	if json.Compact(&c.buf, raw) != nil {
+	c.cbuf.Reset()
+	if json.Compact(&c.cbuf, raw) != nil {
 		return
 	}
-	c.text(c.buf.String())
+	c.count(c.cbuf.Bytes())
 }
 
-func jsonString(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+func jsonString(raw []byte) (string, bool) {
+	text, _, ok := unquote(raw, nil)
+	return string(text), ok
 }
 
 // content counts a content value: a string, an array of parts or strings
 // (or token ids), or one part object.
-func (c *counter) content(raw json.RawMessage, depth int) {
+func (c *counter) content(raw []byte, depth int) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || depth > maxNesting {
 		return
@@ -153,87 +100,131 @@ func (c *counter) content(raw json.RawMessage, depth int) {
 	case '"':
 		c.rawText(raw)
 	case '[':
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) != nil {
-			return
-		}
-		for _, it := range items {
-			it = bytes.TrimSpace(it)
-			if len(it) > 0 && (it[0] >= '0' && it[0] <= '9') {
+		eachElement(raw, func(it []byte) {
+			if it[0] == '-' || (it[0] >= '0' && it[0] <= '9') {
 				c.tokens++ // a token id (completions and embeddings prompts)
-				continue
+				return
 			}
 			c.content(it, depth+1)
-		}
+		})
 	case '{':
 		c.part(raw, depth)
 	}
 }
 
+// wirePart holds the members of a message, a content part or block, a
+// Gemini content or part, or a Responses input item that may hold text the
+// model reads.
+type wirePart struct {
+	typ, kind, text, thinking, content, parts, input, arguments, output   []byte
+	toolCalls, function, functionCall, functionResponse, toolUse          []byte
+	toolResult, json, resource, data, imageURL, inlineData, fileData, src []byte
+}
+
 // part counts one message, part, block or item.
-func (c *counter) part(raw json.RawMessage, depth int) {
-	var p wirePart
-	if depth > maxNesting || json.Unmarshal(raw, &p) != nil {
+func (c *counter) part(raw []byte, depth int) {
+	if depth > maxNesting {
 		return
 	}
-	counted := c.rawText(p.Text)
-	if !counted && len(p.Text) > 0 && bytes.TrimSpace(p.Text)[0] == '{' {
-		c.part(p.Text, depth+1) // Bedrock / Responses nested text objects
+	var p wirePart
+	ok := eachMember(raw, func(k, v []byte) {
+		switch string(k) {
+		case "type":
+			p.typ = v
+		case "kind":
+			p.kind = v
+		case "text":
+			p.text = v
+		case "thinking":
+			p.thinking = v
+		case "content":
+			p.content = v
+		case "parts":
+			p.parts = v
+		case "input":
+			p.input = v
+		case "arguments":
+			p.arguments = v
+		case "output":
+			p.output = v
+		case "tool_calls":
+			p.toolCalls = v
+		case "function":
+			p.function = v
+		case "functionCall":
+			p.functionCall = v
+		case "functionResponse":
+			p.functionResponse = v
+		case "toolUse":
+			p.toolUse = v
+		case "toolResult":
+			p.toolResult = v
+		case "json":
+			p.json = v
+		case "resource":
+			p.resource = v
+		case "data":
+			p.data = v
+		case "image_url":
+			p.imageURL = v
+		case "inlineData":
+			p.inlineData = v
+		case "fileData":
+			p.fileData = v
+		case "source":
+			p.src = v
+		}
+	})
+	if !ok {
+		return
 	}
-	c.rawText(p.Thinking)
-	c.content(p.Content, depth+1)
-	for _, q := range p.Parts {
-		c.content(q, depth+1)
+	if !c.rawText(p.text) {
+		if t := bytes.TrimSpace(p.text); len(t) > 0 && t[0] == '{' {
+			c.part(t, depth+1) // nested text objects
+		}
 	}
-	for _, tc := range p.ToolCalls {
-		c.part(tc, depth+1)
-	}
+	c.rawText(p.thinking)
+	c.content(p.content, depth+1)
+	c.content(p.parts, depth+1)
+	c.content(p.toolCalls, depth+1)
 	switch {
-	case typeIs(p.Type, "tool_use"), typeIs(p.Type, "server_tool_use"):
-		c.compactJSON(p.Input)
-	case typeIs(p.Type, "function_call_output"):
-		c.content(p.Output, depth+1)
+	case typeIs(p.typ, "tool_use"), typeIs(p.typ, "server_tool_use"):
+		c.compactJSON(p.input)
+	case typeIs(p.typ, "function_call_output"):
+		c.content(p.output, depth+1)
 	}
-	if d := bytes.TrimSpace(p.Data); len(d) > 0 && d[0] == '{' {
+	if d := bytes.TrimSpace(p.data); len(d) > 0 && d[0] == '{' {
 		c.compactJSON(d) // A2A data parts
 	}
-	if !c.rawText(p.Arguments) {
-		c.compactJSON(p.Arguments)
+	if !c.rawText(p.arguments) {
+		c.compactJSON(p.arguments)
 	}
-	for _, f := range []json.RawMessage{p.Function, p.ToolUse} {
-		if !isNull(f) {
-			c.part(f, depth+1)
+	for _, f := range [][]byte{p.function, p.toolUse, p.toolResult, p.resource} {
+		if t := bytes.TrimSpace(f); len(t) > 0 && t[0] == '{' {
+			c.part(t, depth+1)
 		}
 	}
-	if !isNull(p.FunctionCall) {
-		var fc struct {
-			Args json.RawMessage `json:"args"`
-		}
-		if json.Unmarshal(p.FunctionCall, &fc) == nil {
-			c.compactJSON(fc.Args)
-		}
+	if args, ok := member(p.functionCall, "args"); ok {
+		c.compactJSON(args)
 	}
-	if !isNull(p.FunctionResponse) {
-		var fr struct {
-			Response json.RawMessage `json:"response"`
-		}
-		if json.Unmarshal(p.FunctionResponse, &fr) == nil {
-			c.compactJSON(fr.Response)
-		}
+	if resp, ok := member(p.functionResponse, "response"); ok {
+		c.compactJSON(resp)
 	}
-	if !isNull(p.ToolResult) {
-		c.part(p.ToolResult, depth+1)
-	}
-	c.compactJSON(p.JSON) // Bedrock toolResult content {"json": ...}
-	if !isNull(p.Resource) {
-		c.part(p.Resource, depth+1) // MCP embedded resource text
-	}
-	if !isNull(p.ImageURL) || !isNull(p.InlineData) || !isNull(p.FileData) ||
-		typeIs(p.Type, "image") || typeIs(p.Type, "input_image") || typeIs(p.Type, "input_audio") ||
-		typeIs(p.Type, "document") || typeIs(p.Type, "input_file") || typeIs(p.Type, "audio") ||
-		typeIs(p.Type, "resource_link") || typeIs(p.Kind, "file") {
+	c.compactJSON(p.json) // Bedrock toolResult content {"json": ...}
+	if !isNull(p.imageURL) || !isNull(p.inlineData) || !isNull(p.fileData) ||
+		typeIs(p.typ, "image") || typeIs(p.typ, "input_image") || typeIs(p.typ, "input_audio") ||
+		typeIs(p.typ, "document") || typeIs(p.typ, "input_file") || typeIs(p.typ, "audio") ||
+		typeIs(p.typ, "resource_link") || typeIs(p.kind, "file") {
 		c.nonText++
 	}
+}
+
+// wireRequest holds the top-level members of a request body that matter.
+type wireRequest struct {
+	model, stream, streamOptions, maxTokens, maxCompletionTokens, maxOutputTokens []byte
+	generationConfig, options, inferenceConfig                                    []byte
+	messages, contents, system, systemInstruction, instructions, prompt, input    []byte
+	tools, functions, responseFormat                                              []byte
 }
 
 // EstimateRequest reads an LLM API request body and estimates its input
@@ -250,79 +241,99 @@ func EstimateRequest(path string, body []byte, e Estimator) (Request, error) {
 		e = Heuristic{}
 	}
 	var w wireRequest
-	b := bytes.TrimSpace(body)
-	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &w) != nil {
+	ok := eachMember(body, func(k, v []byte) {
+		switch string(k) {
+		case "model":
+			w.model = v
+		case "stream":
+			w.stream = v
+		case "stream_options":
+			w.streamOptions = v
+		case "max_tokens":
+			w.maxTokens = v
+		case "max_completion_tokens":
+			w.maxCompletionTokens = v
+		case "max_output_tokens":
+			w.maxOutputTokens = v
+		case "generationConfig":
+			w.generationConfig = v
+		case "options":
+			w.options = v
+		case "inferenceConfig":
+			w.inferenceConfig = v
+		case "messages":
+			w.messages = v
+		case "contents":
+			w.contents = v
+		case "system":
+			w.system = v
+		case "systemInstruction":
+			w.systemInstruction = v
+		case "instructions":
+			w.instructions = v
+		case "prompt":
+			w.prompt = v
+		case "input":
+			w.input = v
+		case "tools":
+			w.tools = v
+		case "functions":
+			w.functions = v
+		case "response_format":
+			w.responseFormat = v
+		}
+	})
+	if !ok {
 		return Request{}, ErrMalformedRequest
 	}
 	var r Request
-	if s, ok := jsonString(w.Model); ok {
+	if s, ok := jsonString(w.model); ok {
 		r.Model = s
 	} else {
 		r.Model = ModelFromPath(path)
 	}
-	r.Stream = string(bytes.TrimSpace(w.Stream)) == "true" ||
+	r.Stream = string(bytes.TrimSpace(w.stream)) == "true" ||
 		strings.Contains(path, ":streamGenerateContent") ||
-		(len(w.Stream) == 0 && (strings.HasPrefix(path, "/api/chat") || strings.HasPrefix(path, "/api/generate")))
-	var so struct {
-		IncludeUsage json.RawMessage `json:"include_usage"`
+		(w.stream == nil && (strings.HasPrefix(path, "/api/chat") || strings.HasPrefix(path, "/api/generate")))
+	if v, ok := member(w.streamOptions, "include_usage"); ok {
+		r.IncludeUsage = string(v) == "true"
 	}
-	if json.Unmarshal(w.StreamOptions, &so) == nil {
-		r.IncludeUsage = string(bytes.TrimSpace(so.IncludeUsage)) == "true"
-	}
-
-	var gen struct {
-		MaxOutputTokens json.RawMessage `json:"maxOutputTokens"`
-		ThinkingConfig  struct {
-			ThinkingBudget json.RawMessage `json:"thinkingBudget"`
-		} `json:"thinkingConfig"`
-	}
-	_ = json.Unmarshal(w.GenerationConfig, &gen)
-	var opts struct {
-		NumPredict json.RawMessage `json:"num_predict"`
-	}
-	_ = json.Unmarshal(w.Options, &opts)
-	var inf struct {
-		MaxTokens json.RawMessage `json:"maxTokens"`
-	}
-	_ = json.Unmarshal(w.InferenceConfig, &inf)
-	for _, raw := range []json.RawMessage{w.MaxCompletionTokens, w.MaxTokens, w.MaxOutputTokens,
-		gen.MaxOutputTokens, opts.NumPredict, inf.MaxTokens} {
+	genMax, _ := member(w.generationConfig, "maxOutputTokens")
+	numPredict, _ := member(w.options, "num_predict")
+	infMax, _ := member(w.inferenceConfig, "maxTokens")
+	for _, raw := range [][]byte{w.maxCompletionTokens, w.maxTokens, w.maxOutputTokens, genMax, numPredict, infMax} {
 		if v, ok, _ := parseCount(raw); ok {
 			r.MaxOutput = v
 			break
 		}
 	}
-	r.ThinkingBudget, _, _ = parseCount(gen.ThinkingConfig.ThinkingBudget)
+	if tc, ok := member(w.generationConfig, "thinkingConfig"); ok {
+		if tb, ok := member(tc, "thinkingBudget"); ok {
+			r.ThinkingBudget, _, _ = parseCount(tb)
+		}
+	}
 
 	c := counter{e: e}
-	c.content(w.System, 0)
-	c.content(w.SystemInstruction, 0)
-	c.content(w.Instructions, 0)
-	c.content(w.Prompt, 0)
-	c.content(w.Input, 0)
-	for _, m := range w.Messages {
-		c.content(m, 0)
-	}
-	for _, m := range w.Contents {
-		c.content(m, 0)
-	}
-	c.compactJSON(w.Tools)
-	c.compactJSON(w.Functions)
-	if bytes.Contains(w.ResponseFormat, []byte("json_schema")) {
-		c.compactJSON(w.ResponseFormat)
+	c.content(w.system, 0)
+	c.content(w.systemInstruction, 0)
+	c.content(w.instructions, 0)
+	c.content(w.prompt, 0)
+	c.content(w.input, 0)
+	c.content(w.messages, 0)
+	c.content(w.contents, 0)
+	c.compactJSON(w.tools)
+	c.compactJSON(w.functions)
+	if bytes.Contains(w.responseFormat, []byte("json_schema")) {
+		c.compactJSON(w.responseFormat)
 	}
 	r.Input = c.tokens
 	r.NonText = c.nonText
-	r.Messages = len(w.Messages) + len(w.Contents)
-	if in := bytes.TrimSpace(w.Input); len(in) > 0 && in[0] == '[' && len(w.Messages) == 0 {
-		var items []json.RawMessage
-		if json.Unmarshal(in, &items) == nil {
-			for _, it := range items {
-				if it = bytes.TrimSpace(it); len(it) > 0 && it[0] == '{' {
-					r.Messages++
-				}
+	for _, list := range [][]byte{w.messages, w.contents, w.input} {
+		eachElement(list, func(it []byte) {
+			if it[0] == '{' {
+				r.Messages++
 			}
-		}
+		})
 	}
 	return r, nil
 }

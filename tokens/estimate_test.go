@@ -147,7 +147,8 @@ func TestEstimateRequestShapes(t *testing.T) {
 		{"bedrock converse", "/model/x/converse", `{"system":[{"text":"ab"}],"messages":[{"role":"user","content":[{"text":"cd"}]}],"inferenceConfig":{"maxTokens":5}}`, 4, 5, false, 1},
 		{"gemini function call and response", "/v1beta/models/g:streamGenerateContent?alt=sse", `{"contents":[{"parts":[{"functionCall":{"name":"f","args":{"a":1}}},{"functionResponse":{"name":"f","response":{"b":2}}}]}]}`, 14, 0, true, 1},
 		{"hostile max tokens", "", `{"max_tokens":-5,"max_completion_tokens":1e30,"messages":[{"content":"x"}]}`, 1, 0, false, 1},
-		{"content of unexpected types", "", `{"messages":[{"content":5},{"content":{"x":1}},null,"str"]}`, 3, 0, false, 4},
+		{"content of unexpected types", "", `{"messages":[{"content":5},{"content":{"x":1}},null,"str"]}`, 3, 0, false, 2},
+		{"messages not an array", "", `{"messages":{"content":"ab"},"stream":"yes"}`, 2, 0, false, 0},
 	} {
 		r, err := EstimateRequest(tc.path, []byte(tc.body), byteCounter{})
 		if err != nil {
@@ -163,7 +164,7 @@ func TestEstimateRequestShapes(t *testing.T) {
 }
 
 func TestEstimateRequestMalformed(t *testing.T) {
-	for _, body := range []string{"", "[]", "null", `{"messages":`, `"str"`, `{"messages":{"a":1}}`} {
+	for _, body := range []string{"", "[]", "null", `{"messages":`, `"str"`, `{"a":1} trailing`, `{"a":1,}`} {
 		if _, err := EstimateRequest("", []byte(body), nil); !errors.Is(err, ErrMalformedRequest) {
 			t.Errorf("EstimateRequest(%q) error = %v, want ErrMalformedRequest", body, err)
 		}

@@ -1,6 +1,10 @@
 package tokens
 
-import "bytes"
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
 
 // This file holds a small zero-allocation JSON reader for the usage hot
 // path. It checks structure (balanced and matching brackets, terminated
@@ -233,4 +237,119 @@ func member(doc []byte, key string) (val []byte, ok bool) {
 		}
 	})
 	return val, ok && valid
+}
+
+// eachElement calls fn for each element of the JSON array doc. It reports
+// whether doc is one well-formed array.
+func eachElement(doc []byte, fn func(val []byte)) bool {
+	p := liteParser{b: doc}
+	p.ws()
+	if p.i >= len(p.b) || p.b[p.i] != '[' {
+		return false
+	}
+	p.i++
+	p.depth++
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+	} else {
+		for {
+			p.ws()
+			vs := p.i
+			if !p.value() {
+				return false
+			}
+			fn(p.b[vs:p.i])
+			p.ws()
+			if p.i >= len(p.b) {
+				return false
+			}
+			if p.b[p.i] == ']' {
+				p.i++
+				break
+			}
+			if p.b[p.i] != ',' {
+				return false
+			}
+			p.i++
+		}
+	}
+	p.ws()
+	return p.i == len(p.b)
+}
+
+// unquote decodes the JSON string raw (quotes included) into buf and
+// returns the text; without escapes it returns a sub-slice of raw and buf
+// is untouched. ok is false when raw is not a string.
+func unquote(raw, buf []byte) (text, newBuf []byte, ok bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, buf, false
+	}
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s, buf, true
+	}
+	buf = buf[:0]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			buf = append(buf, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			buf = append(buf, '\n')
+		case 't':
+			buf = append(buf, '\t')
+		case 'r':
+			buf = append(buf, '\r')
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'u':
+			r, n := hex4(s[i+1:])
+			if n == 0 {
+				buf = append(buf, '\\', 'u')
+				continue
+			}
+			i += n
+			if utf16.IsSurrogate(r) {
+				if i+2 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+					if r2, n2 := hex4(s[i+3:]); n2 > 0 {
+						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							r = d
+							i += 2 + n2
+						}
+					}
+				}
+			}
+			buf = utf8.AppendRune(buf, r)
+		default: // \" \\ \/ and anything else
+			buf = append(buf, s[i])
+		}
+	}
+	return buf, buf, true
+}
+
+func hex4(b []byte) (rune, int) {
+	if len(b) < 4 {
+		return 0, 0
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, 0
+		}
+	}
+	return r, 4
 }

@@ -6,27 +6,6 @@ import (
 	"reflect"
 )
 
-// wireRPC is the union of the JSON-RPC messages whose content reaches a
-// model: MCP tools/call, prompts/get and resources/read results, and A2A
-// requests, results and stream events (0.3 and 1.0 shapes).
-type wireRPC struct {
-	Result json.RawMessage `json:"result"`
-	Params json.RawMessage `json:"params"`
-}
-
-type wirePayload struct {
-	Content           []json.RawMessage `json:"content"`
-	StructuredContent json.RawMessage   `json:"structuredContent"`
-	Messages          []json.RawMessage `json:"messages"`
-	Contents          []json.RawMessage `json:"contents"`
-	Parts             []json.RawMessage `json:"parts"`
-	Message           json.RawMessage   `json:"message"`
-	Artifacts         []json.RawMessage `json:"artifacts"`
-	Artifact          json.RawMessage   `json:"artifact"`
-	Status            json.RawMessage   `json:"status"`
-	Task              json.RawMessage   `json:"task"`
-}
-
 // PayloadTokens estimates, with e (Heuristic when nil), the tokens of the
 // content an MCP or A2A message carries to a model, for a by_tokens limit:
 //
@@ -59,12 +38,8 @@ func PayloadTokens(body []byte, e Estimator) (int64, error) {
 			return 0, ErrMalformedPayload
 		}
 	case '[':
-		var batch []json.RawMessage
-		if json.Unmarshal(b, &batch) != nil {
+		if !eachElement(b, func(m []byte) { c.rpc(m) }) {
 			return 0, ErrMalformedPayload
-		}
-		for _, m := range batch {
-			c.rpc(m)
 		}
 	default:
 		events, valid := 0, 0
@@ -85,53 +60,83 @@ func PayloadTokens(body []byte, e Estimator) (int64, error) {
 
 // rpc counts one JSON-RPC message; it reports whether msg was a JSON object.
 func (c *counter) rpc(msg []byte) bool {
-	var m wireRPC
-	if json.Unmarshal(msg, &m) != nil {
+	var result, params []byte
+	ok := eachMember(msg, func(k, v []byte) {
+		switch string(k) {
+		case "result":
+			result = v
+		case "params":
+			params = v
+		}
+	})
+	if !ok {
 		return false
 	}
-	c.payload(m.Result, 0)
-	c.payload(m.Params, 0)
+	c.payload(result, 0)
+	c.payload(params, 0)
 	return true
 }
 
-func (c *counter) payload(raw json.RawMessage, depth int) {
+// payload counts the result or params of a JSON-RPC message: the union of
+// MCP tools/call, prompts/get and resources/read results and A2A messages,
+// tasks and stream events (0.3 and 1.0 shapes).
+func (c *counter) payload(raw []byte, depth int) {
 	if isNull(raw) || depth > 3 {
 		return
 	}
-	var p wirePayload
-	if json.Unmarshal(raw, &p) != nil {
+	var content, structured, artifacts []byte
+	var lists [3][]byte
+	var nested [4][]byte
+	ok := eachMember(raw, func(k, v []byte) {
+		switch string(k) {
+		case "content":
+			content = v
+		case "structuredContent":
+			structured = v
+		case "messages":
+			lists[0] = v
+		case "contents":
+			lists[1] = v
+		case "parts":
+			lists[2] = v
+		case "artifacts":
+			artifacts = v
+		case "message":
+			nested[0] = v
+		case "artifact":
+			nested[1] = v
+		case "status":
+			nested[2] = v
+		case "task":
+			nested[3] = v
+		}
+	})
+	if !ok {
 		return
 	}
 	var texts []string
-	for _, item := range p.Content {
-		var it struct {
-			Text json.RawMessage `json:"text"`
-		}
-		if json.Unmarshal(item, &it) == nil {
-			if s, ok := jsonString(it.Text); ok {
+	eachElement(content, func(item []byte) {
+		if t, ok := member(item, "text"); ok && !isNull(structured) {
+			if s, ok := jsonString(t); ok {
 				texts = append(texts, s)
 			}
 		}
 		c.content(item, 1)
+	})
+	if !isNull(structured) && !duplicated(structured, texts) {
+		c.compactJSON(structured)
 	}
-	if !isNull(p.StructuredContent) && !duplicated(p.StructuredContent, texts) {
-		c.compactJSON(p.StructuredContent)
+	for _, l := range lists {
+		eachElement(l, func(item []byte) { c.content(item, 1) })
 	}
-	for _, list := range [][]json.RawMessage{p.Messages, p.Contents, p.Parts} {
-		for _, item := range list {
-			c.content(item, 1)
-		}
-	}
-	for _, a := range p.Artifacts {
-		c.payload(a, depth+1)
-	}
-	for _, nested := range []json.RawMessage{p.Message, p.Artifact, p.Status, p.Task} {
-		c.payload(nested, depth+1)
+	eachElement(artifacts, func(a []byte) { c.payload(a, depth+1) })
+	for _, n := range nested {
+		c.payload(n, depth+1)
 	}
 }
 
 // duplicated reports whether one of texts is the JSON of structured.
-func duplicated(structured json.RawMessage, texts []string) bool {
+func duplicated(structured []byte, texts []string) bool {
 	var want any
 	if json.Unmarshal(structured, &want) != nil {
 		return false
