@@ -40,11 +40,11 @@ func gunzipAll(parts [][]byte) ([]byte, bool) {
 
 func TestGunzipMatchesCompressGzip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	random := make([]byte, 20_000)
+	random := make([]byte, 8_000)
 	for i := range random {
 		random[i] = byte(rng.IntN(256))
 	}
-	text := []byte(strings.Repeat("data: {\"usage\":{\"prompt_tokens\":19}}\r\n\r\n", 500))
+	text := []byte(strings.Repeat("data: {\"usage\":{\"prompt_tokens\":19}}\r\n\r\n", 200))
 	inputs := map[string][]byte{
 		"empty": {}, "text": text, "random": random, "fixture": readFixture(t, "openai_chat_stream.sse"),
 	}
@@ -58,6 +58,9 @@ func TestGunzipMatchesCompressGzip(t *testing.T) {
 				z := gzipBytes(t, level, parts...)
 				want := bytes.Repeat(in, members)
 				for _, cut := range []int{0, 1, 7, 1000} {
+					if cut == 1 && len(z) > 4096 {
+						continue // byte by byte only on small bodies: keeps -race fast
+					}
 					var chunks [][]byte
 					if cut == 0 {
 						chunks = [][]byte{z}
@@ -109,7 +112,7 @@ func TestMeterGzipStreaming(t *testing.T) {
 	// A gzip SSE stream far larger than any buffer, fed in small writes.
 	event := "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":null}\n\n"
 	last := "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n"
-	z := gzipBytes(t, gzip.BestSpeed, []byte(strings.Repeat(event, 50_000)+last))
+	z := gzipBytes(t, gzip.BestSpeed, []byte(strings.Repeat(event, 20_000)+last))
 	m := NewMeter(WithContentType("text/event-stream"), WithContentEncoding("gzip"))
 	for b := z; len(b) > 0; {
 		n := min(len(b), 1500)
