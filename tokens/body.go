@@ -75,7 +75,10 @@ func ReadBody(r io.ReadCloser, contentLength int64, path string, opts ...BodyOpt
 	var err error
 	for zeros := 0; int64(len(buf)) <= cfg.limit; {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			// Grow by doubling, never past limit+1 bytes.
+			nb := make([]byte, len(buf), min(max(2*cap(buf), 512), int(cfg.limit)+1))
+			copy(nb, buf)
+			buf = nb
 		}
 		want := min(int64(cap(buf)), cfg.limit+1)
 		var n int

@@ -107,3 +107,18 @@ func TestReadBodyReadError(t *testing.T) {
 		t.Errorf("replay = %q, %v; prefix %q", got, rerr, b.Prefix)
 	}
 }
+
+func TestReadBodyMemoryBound(t *testing.T) {
+	const limit = 10_000
+	src := io.NopCloser(iotest.OneByteReader(strings.NewReader(strings.Repeat("x", 50_000))))
+	b, replay, err := ReadBody(src, 1<<60, "", WithBodyLimit(limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(b.Prefix) > limit+1 || len(b.Prefix) != limit || b.Complete {
+		t.Errorf("prefix len %d cap %d complete %v; want len %d, cap <= %d", len(b.Prefix), cap(b.Prefix), b.Complete, limit, limit+1)
+	}
+	if n, _ := io.Copy(io.Discard, replay); n != 50_000 {
+		t.Errorf("replay gave %d bytes, want 50000", n)
+	}
+}
