@@ -1,0 +1,410 @@
+package httplimit_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/dimensions"
+	"github.com/tollgate-go/tollgate/limiter"
+	"github.com/tollgate-go/tollgate/middleware/httplimit"
+)
+
+// chatBody is a streaming chat request without stream_options.
+const chatBody = `{"model":"gpt-4o-mini","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"Say hello to the billing team."}]}`
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func split(b []byte, n int) [][]byte {
+	var out [][]byte
+	for len(b) > n {
+		out = append(out, b[:n])
+		b = b[n:]
+	}
+	return append(out, b)
+}
+
+// upstream is an LLM API stand-in that streams a body in chunks. When
+// step is non-nil it waits for a value on step before producing each
+// chunk after the first, so that a test can check what the client holds
+// in between.
+type upstream struct {
+	t       testing.TB
+	status  int
+	ctype   string
+	chunks  [][]byte
+	step    chan struct{}
+	calls   atomic.Int32
+	mu      sync.Mutex
+	body    []byte // the last request body
+	aborted chan struct{}
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.calls.Add(1)
+	b, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.body = b
+	u.mu.Unlock()
+	ct := u.ctype
+	if ct == "" {
+		ct = "text/event-stream"
+	}
+	w.Header().Set("Content-Type", ct)
+	if u.status != 0 {
+		w.WriteHeader(u.status)
+	}
+	rc := http.NewResponseController(w)
+	for i, c := range u.chunks {
+		if u.step != nil && i > 0 {
+			select {
+			case <-u.step:
+			case <-r.Context().Done():
+				if u.aborted != nil {
+					close(u.aborted)
+				}
+				return
+			}
+		}
+		w.Write(c)
+		rc.Flush()
+	}
+}
+
+func (u *upstream) lastBody() []byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.body
+}
+
+// llmStack is a client -> middleware -> ReverseProxy -> upstream chain over
+// loopback HTTP.
+type llmStack struct {
+	up      *upstream
+	front   *httptest.Server
+	lim     *limiter.Limiter
+	charges chan httplimit.Charge
+	logs    *logBuffer
+}
+
+func newLLMStack(t *testing.T, up *upstream, rules []limiter.Rule, opts ...httplimit.Option) *llmStack {
+	t.Helper()
+	back := httptest.NewServer(up)
+	t.Cleanup(back.Close)
+	target, _ := url.Parse(back.URL)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
+	l, _ := newLimiter(t, nil, rules)
+	s := &llmStack{up: up, lim: l, charges: make(chan httplimit.Charge, 16), logs: &logBuffer{}}
+	opts = append([]httplimit.Option{
+		httplimit.WithLLM(),
+		httplimit.WithLogger(newLogger(s.logs)),
+		httplimit.WithIdentity(func(r *http.Request) httplimit.Identity { return httplimit.Identity{User: r.Header.Get("X-User")} }),
+		httplimit.WithChargeHook(func(_ context.Context, _ *http.Request, c httplimit.Charge) { s.charges <- c }),
+	}, opts...)
+	s.front = httptest.NewServer(httplimit.New(l, opts...).Handler(proxy))
+	t.Cleanup(s.front.Close)
+	return s
+}
+
+func (s *llmStack) post(t *testing.T, ctx context.Context, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.front.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-User", "alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// charge waits for the next settlement report.
+func (s *llmStack) charge(t *testing.T) httplimit.Charge {
+	t.Helper()
+	select {
+	case c := <-s.charges:
+		return c
+	case <-time.After(10 * time.Second): // a watchdog against a hang, not a timing assertion
+		t.Fatal("no settlement reported")
+	}
+	return httplimit.Charge{}
+}
+
+// remaining peeks at what rule has left for alice.
+func (s *llmStack) remaining(t *testing.T, rule string) int64 {
+	t.Helper()
+	d := s.lim.Peek(context.Background(), &limiter.Request{Facts: dimensions.Facts{User: "alice"}})
+	for i := range d.Len() {
+		if r := d.Result(i); r.Rule.Name == rule {
+			return r.Remaining
+		}
+	}
+	t.Fatalf("rule %q did not match", rule)
+	return 0
+}
+
+func tokenRule(limit int64) limiter.Rule {
+	return limiter.Rule{Name: "tpm", Algorithm: algorithms.FixedWindow, Limit: limit, Period: time.Hour,
+		Unit: limiter.Tokens, By: []dimensions.Dimension{dimensions.User}}
+}
+
+func TestLLMStreamsChunkByChunk(t *testing.T) {
+	sse := fixture(t, "openai_chat_stream.sse")
+	up := &upstream{t: t, chunks: split(sse, 97), step: make(chan struct{})}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(100000)})
+	resp := s.post(t, t.Context(), chatBody)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if _, err := parseSFList(resp.Header.Values("RateLimit")); err != nil {
+		t.Errorf("RateLimit on a streamed response: %v", err)
+	}
+	var got bytes.Buffer
+	for i, c := range up.chunks {
+		if i > 0 {
+			up.step <- struct{}{} // let the upstream produce chunk i
+		}
+		buf := make([]byte, len(c))
+		done := make(chan error, 1)
+		go func() { _, err := io.ReadFull(resp.Body, buf); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("chunk %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second): // watchdog: a buffering middleware hangs here
+			t.Fatalf("chunk %d never reached the client before the upstream produced the next", i)
+		}
+		if !bytes.Equal(buf, c) {
+			t.Fatalf("chunk %d: got %q, want %q", i, buf, c)
+		}
+		got.Write(buf)
+	}
+	if rest, _ := io.ReadAll(resp.Body); len(rest) != 0 {
+		t.Errorf("extra bytes %q", rest)
+	}
+	if !bytes.Equal(got.Bytes(), sse) {
+		t.Error("stream altered")
+	}
+	if !bytes.Equal(up.lastBody(), []byte(chatBody)) {
+		t.Errorf("upstream body %q, want the client's byte for byte", up.lastBody())
+	}
+	c := s.charge(t)
+	if c.Outcome != httplimit.Settled || !c.Measured || c.Charged.InputTokens != 19 || c.Charged.OutputTokens != 9 {
+		t.Errorf("charge %+v, want settled 19 in / 9 out", c)
+	}
+	if c.Estimate.OutputTokens != 50 || c.Estimate.InputTokens <= 0 {
+		t.Errorf("estimate %+v, want 50 output (max_tokens) and some input", c.Estimate)
+	}
+	if got := s.remaining(t, "tpm"); got != 100000-28 {
+		t.Errorf("tpm remaining %d, want %d: the reservation is corrected to the measured usage", got, 100000-28)
+	}
+	var rec map[string]any
+	for line := range strings.Lines(s.logs.String()) {
+		if strings.Contains(line, "request settled") {
+			json.Unmarshal([]byte(line), &rec)
+		}
+	}
+	reserved := c.Estimate.InputTokens + c.Estimate.OutputTokens
+	if rec["input_tokens"] != 19.0 || rec["output_tokens"] != 9.0 || rec["increment"] != float64(28-reserved) ||
+		rec["user"] != "alice" || rec["outcome"] != "settled" {
+		t.Errorf("settle log %v", rec)
+	}
+}
+
+func TestLLMDelayedOutputQuota(t *testing.T) {
+	up := &upstream{t: t, chunks: split(fixture(t, "openai_chat_stream.sse"), 500)}
+	quota := limiter.Rule{Name: "user-output", Algorithm: algorithms.FixedWindow, Limit: 5, Period: 24 * time.Hour,
+		Unit: limiter.OutputTokens, By: []dimensions.Dimension{dimensions.User},
+		Reject: &limiter.Rejection{Status: 429, Body: []byte(`{"error":"daily output quota reached"}`)}}
+	s := newLLMStack(t, up, []limiter.Rule{quota})
+	resp := s.post(t, t.Context(), chatBody)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, fixture(t, "openai_chat_stream.sse")) {
+		t.Fatalf("the response that crosses the quota: %d, %d bytes; want 200 and the whole stream", resp.StatusCode, len(body))
+	}
+	if c := s.charge(t); c.Charged.OutputTokens != 9 {
+		t.Fatalf("charged %+v, want 9 output tokens", c)
+	}
+	resp = s.post(t, t.Context(), chatBody)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || string(body) != `{"error":"daily output quota reached"}` {
+		t.Errorf("next request: %d %q, want the rule's rejection", resp.StatusCode, body)
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Errorf("upstream called %d times, want 1", n)
+	}
+	if !strings.Contains(s.logs.String(), `"rule":"user-output"`) {
+		t.Errorf("no rejection log: %s", s.logs.String())
+	}
+}
+
+func TestLLMUpstreamErrorRefunds(t *testing.T) {
+	for _, status := range []int{500, 503, 429} {
+		up := &upstream{t: t, status: status, ctype: "application/json",
+			chunks: [][]byte{[]byte(`{"error":{"message":"overloaded"}}`)}}
+		s := newLLMStack(t, up, []limiter.Rule{tokenRule(1000)})
+		resp := s.post(t, t.Context(), chatBody)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status {
+			t.Fatalf("status %d, want %d passed through", resp.StatusCode, status)
+		}
+		if c := s.charge(t); c.Outcome != httplimit.Cancelled || c.Status != status {
+			t.Errorf("%d: charge %+v, want cancelled", status, c)
+		}
+		if got := s.remaining(t, "tpm"); got != 1000 {
+			t.Errorf("%d: remaining %d, want 1000 (refunded)", status, got)
+		}
+	}
+}
+
+func TestLLMStreamWithoutUsage(t *testing.T) {
+	up := &upstream{t: t, chunks: split(fixture(t, "openai_chat_stream_no_usage.sse"), 300)}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(1000)})
+	resp := s.post(t, t.Context(), chatBody)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c := s.charge(t)
+	if c.Outcome != httplimit.UsageMissing || c.Measured || c.Charged != c.Estimate {
+		t.Errorf("charge %+v, want usage missing, charged the estimate", c)
+	}
+	if got, want := s.remaining(t, "tpm"), 1000-c.Estimate.InputTokens-c.Estimate.OutputTokens; got != want {
+		t.Errorf("remaining %d, want %d", got, want)
+	}
+}
+
+func TestLLMClientDisconnect(t *testing.T) {
+	sse := fixture(t, "openai_chat_stream.sse")
+	up := &upstream{t: t, chunks: split(sse, 200), step: make(chan struct{}), aborted: make(chan struct{})}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(1000)})
+	ctx, cancel := context.WithCancel(t.Context())
+	resp := s.post(t, ctx, chatBody)
+	buf := make([]byte, 200)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the client goes away mid-stream
+	resp.Body.Close()
+	<-up.aborted // the proxy cancelled the upstream call
+	c := s.charge(t)
+	if c.Outcome != httplimit.Disconnected || c.Measured || c.Charged != c.Estimate {
+		t.Errorf("charge %+v, want disconnected, charged the reservation", c)
+	}
+}
+
+func TestLLMDisconnectAfterUsageChargesUsage(t *testing.T) {
+	sse := fixture(t, "openai_chat_stream.sse")
+	cut := bytes.Index(sse, []byte("data: [DONE]"))
+	up := &upstream{t: t, chunks: [][]byte{sse[:cut], sse[cut:]}, step: make(chan struct{}), aborted: make(chan struct{})}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(1000)})
+	ctx, cancel := context.WithCancel(t.Context())
+	resp := s.post(t, ctx, chatBody)
+	if _, err := io.ReadFull(resp.Body, make([]byte, cut)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	resp.Body.Close()
+	<-up.aborted
+	c := s.charge(t)
+	if c.Outcome != httplimit.Disconnected || !c.Measured || c.Charged.OutputTokens != 9 {
+		t.Errorf("charge %+v, want disconnected with the measured usage", c)
+	}
+}
+
+func TestLLMUsageInjection(t *testing.T) {
+	sse := fixture(t, "openai_chat_stream.sse")
+	up := &upstream{t: t, chunks: split(sse, 150)}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(1000)}, httplimit.WithUsageInjection())
+
+	resp := s.post(t, t.Context(), chatBody)
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var sent struct {
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+		Model string `json:"model"`
+	}
+	if err := json.Unmarshal(up.lastBody(), &sent); err != nil || !sent.StreamOptions.IncludeUsage || sent.Model != "gpt-4o-mini" {
+		t.Errorf("upstream body %s: include_usage not injected", up.lastBody())
+	}
+	start := bytes.LastIndex(sse[:bytes.Index(sse, []byte(`"choices":[],"usage"`))], []byte("data: "))
+	end := start + bytes.Index(sse[start:], []byte("\n\n")) + 2
+	want := append(append([]byte{}, sse[:start]...), sse[end:]...)
+	if !bytes.Equal(got, want) {
+		t.Errorf("client stream:\n%s\nwant the upstream's without the usage chunk:\n%s", got, want)
+	}
+	if c := s.charge(t); c.Outcome != httplimit.Settled || c.Charged.OutputTokens != 9 {
+		t.Errorf("charge %+v", c)
+	}
+
+	// A client that asked for usage gets its body and the chunk untouched.
+	asked := `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[]}`
+	resp = s.post(t, t.Context(), asked)
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(up.lastBody()) != asked || !bytes.Equal(got, sse) {
+		t.Errorf("include_usage already set: body %q, stream changed: %v", up.lastBody(), !bytes.Equal(got, sse))
+	}
+	s.charge(t)
+
+	// stream_options without include_usage is merged, not duplicated.
+	other := `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_obfuscation":false},"messages":[]}`
+	resp = s.post(t, t.Context(), other)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var m2 struct {
+		SO map[string]bool `json:"stream_options"`
+	}
+	json.Unmarshal(up.lastBody(), &m2)
+	if !m2.SO["include_usage"] || m2.SO["include_obfuscation"] || len(m2.SO) != 2 {
+		t.Errorf("merged stream_options %s", up.lastBody())
+	}
+	s.charge(t)
+}
+
+func TestLLMResponseControllerThroughWrapper(t *testing.T) {
+	l, _ := newLimiter(t, nil, []limiter.Rule{tokenRule(1000)})
+	errs := make(chan [2]error, 1)
+	h := httplimit.New(l, httplimit.WithLLM()).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		deadlineErr := rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"usage":{"prompt_tokens":3,"completion_tokens":4}}`))
+		errs <- [2]error{deadlineErr, rc.Flush()}
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if e := <-errs; e[0] != nil || e[1] != nil {
+		deadlineErr, flushErr := e[0], e[1]
+		t.Errorf("SetWriteDeadline: %v, Flush: %v; want both to reach the server's writer", deadlineErr, flushErr)
+	}
+}
