@@ -136,7 +136,8 @@ func (Heuristic) CountTokens(text string) int64 {
 			}
 		}
 	}
-	return (milli + 500) / 1000
+	// A BPE token holds at least one byte.
+	return min((milli+500)/1000, int64(n))
 }
 
 func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
