@@ -11,11 +11,14 @@
 //
 // Time is an int64 count of microseconds: `now` is microseconds since the
 // Unix epoch, and periods, offsets, retry-after and reset-after are
-// microsecond durations. Microseconds are what Redis TIME reports, and every
-// value stays below 2^53, so a Lua port computes the same integers with
-// doubles. All arithmetic is integer; products that may exceed 64 bits use
-// 128-bit intermediates, so limits up to [MaxLimit] (2^53) and periods up to
-// [MaxPeriod] (366 days) neither overflow nor lose precision.
+// microsecond durations. Microseconds are what Redis TIME reports. All
+// arithmetic is integer; products that may exceed 64 bits use 128-bit
+// intermediates, so limits up to [MaxLimit] (2^53) and periods up to
+// [MaxPeriod] (366 days) neither overflow nor lose precision. Inputs and
+// counts stay below 2^53, but a bucket's durations need not: Burst units
+// at one unit per year take 2^53 years to drain. RetryAfter and ResetAfter
+// saturate at MaxInt64 µs, more than a time.Duration (ns) holds, so convert
+// them with saturation; GCRA arrival times past 2^62 µs use State[2].
 //
 // # Costs
 //
