@@ -107,6 +107,10 @@ func TestMeterStreamRules(t *testing.T) {
 				"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":12,\"output_tokens\":30}}\n\n" +
 				"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":40}}\n\n", sse,
 			"in=102 out=40 cached=90 reasoning=0 total=142"},
+		{"data padded with trailing spaces (Anthropic)", "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}    \n\n", sse,
+			"in=0 out=15 cached=0 reasoning=0 total=15"},
+		{"event longer than bufio.Scanner's 64 KiB", "data: {\"pad\":\"" + strings.Repeat("x", 100<<10) + "\",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n", sse,
+			"in=1 out=2 cached=0 reasoning=0 total=3"},
 		{"multi-line data is joined", "data: {\"usage\":\ndata: {\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n", sse,
 			"in=1 out=2 cached=0 reasoning=0 total=3"},
 		{"lone CR line endings", "data: {\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\r\r", sse,
