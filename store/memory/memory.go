@@ -19,6 +19,8 @@ type Store struct {
 	seed   maphash.Seed
 	shards []paddedShard
 	shift  uint // a hash's shard is hash >> shift
+	max    int64
+	keys   atomic.Int64 // keys held, across shards; changed on insert and remove only
 	closed atomic.Bool
 	stop   chan struct{} // closed by Close to stop the janitor
 	wg     sync.WaitGroup
@@ -33,15 +35,15 @@ func New(opts ...Option) *Store {
 		o(&c)
 	}
 	n := c.shardCount()
-	perShard := min((c.maxKeys+n-1)/n, maxPerShard)
 	s := &Store{
+		max:    int64(min(c.maxKeys, n*maxPerShard/2)),
 		seed:   maphash.MakeSeed(),
 		shards: make([]paddedShard, n),
 		shift:  uint(64 - bits.TrailingZeros(uint(n))),
 		stop:   make(chan struct{}),
 	}
 	for i := range s.shards {
-		s.shards[i].init(s.seed, perShard)
+		s.shards[i].init(s.seed, &s.keys)
 	}
 	if c.janitor > 0 {
 		s.wg.Add(1)
@@ -112,7 +114,7 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 	case e != nil:
 		e.state, e.meta = next, meta(now, &r, limited || r.Remaining == 0)
 	default:
-		if sh.n >= sh.cap && !sh.evict(now, nil) {
+		if !s.reserve(now, 1, sh, nil) {
 			return fmt.Errorf("memory: %w: no room for %q", store.ErrFull, op.Key)
 		}
 		sh.insert(h, op.Key, next, meta(now, &r, limited || r.Remaining == 0))
@@ -239,25 +241,18 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		}
 		return false
 	}
+	need := 0
+	var evictFrom *shard // a shard that gets a new key
 	for i := range ops {
-		if !b.insert[i] {
-			continue
-		}
-		sh, need := s.shardOf(b.hash[i]), 0
-		for j := range ops {
-			if b.insert[j] && s.shardOf(b.hash[j]) == sh {
-				if j < i {
-					need = -1 // counted at j
-					break
-				}
-				need++
+		if b.insert[i] {
+			need++
+			if sh := s.shardOf(b.hash[i]); evictFrom == nil || sh.n > evictFrom.n {
+				evictFrom = sh
 			}
 		}
-		for need > 0 && sh.n+need > sh.cap {
-			if !sh.evict(now, keep) {
-				return fmt.Errorf("memory: %w: no room for %q", store.ErrFull, ops[i].Key)
-			}
-		}
+	}
+	if need > 0 && !s.reserve(now, need, evictFrom, keep) {
+		return fmt.Errorf("memory: %w: no room for %d new keys", store.ErrFull, need)
 	}
 
 	// Write each key's final state.
@@ -282,6 +277,41 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		}
 	}
 	return nil
+}
+
+// reserve counts need new keys in the store's total, evicting while the
+// store is full: from sh (locked), else from any shard it can lock without
+// waiting (a shard this batch holds is skipped, so its keys are safe). It
+// reports whether there was room.
+func (s *Store) reserve(now int64, need int, sh *shard, keep func(string) bool) bool {
+	for {
+		n := s.keys.Load()
+		if n+int64(need) <= s.max && sh.n+need <= maxPerShard {
+			if s.keys.CompareAndSwap(n, n+int64(need)) {
+				return true
+			}
+			continue
+		}
+		if !sh.evict(now, keep) && (sh.n+need > maxPerShard || !s.evictElsewhere(now)) {
+			return false
+		}
+	}
+}
+
+// evictElsewhere evicts one entry from any shard it can lock at once.
+func (s *Store) evictElsewhere(now int64) bool {
+	for i := range s.shards {
+		other := &s.shards[i].shard
+		if !other.mu.TryLock() {
+			continue
+		}
+		ok := !other.closed && other.evict(now, nil)
+		other.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Reset forgets the given keys; keys that do not exist are ignored.
@@ -322,16 +352,7 @@ func (s *Store) Sweep(now int64) int {
 
 // Len returns the number of keys held, including expired ones not yet
 // removed.
-func (s *Store) Len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i].shard
-		sh.mu.Lock()
-		n += sh.n
-		sh.mu.Unlock()
-	}
-	return n
-}
+func (s *Store) Len() int { return int(s.keys.Load()) }
 
 // latest returns the latest now any Apply has passed.
 func (s *Store) latest() int64 {

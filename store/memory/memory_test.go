@@ -1,12 +1,430 @@
 package memory
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/tollgate-go/tollgate/algorithms"
 	"github.com/tollgate-go/tollgate/store"
 	"github.com/tollgate-go/tollgate/store/storetest"
 )
 
+const (
+	second = int64(1_000_000)
+	hour   = 3600 * second
+	t0     = storetest.DefaultStart
+)
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return New() })
+	tests := []struct {
+		name string
+		opts []Option
+	}{
+		{name: "default"},
+		{name: "one shard", opts: []Option{WithShards(1)}},
+		{name: "max shards", opts: []Option{WithShards(MaxShards)}},
+		{name: "janitor", opts: []Option{WithJanitor(time.Millisecond)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store { return New(tt.opts...) })
+		})
+	}
+}
+
+func TestDifferentialManySeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many seeds")
+	}
+	seeds := make([]uint64, 20)
+	for i := range seeds {
+		seeds[i] = uint64(1000 + i)
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return New(WithShards(2)) },
+		storetest.WithSeeds(seeds...), storetest.WithConcurrency(0, 0))
+}
+
+func apply(t *testing.T, s *Store, now int64, ops ...store.Op) []algorithms.Result {
+	t.Helper()
+	res := make([]algorithms.Result, len(ops))
+	if err := s.Apply(context.Background(), now, ops, res); err != nil {
+		t.Fatalf("Apply(%d, %+v): %v", now, ops, err)
+	}
+	return res
+}
+
+var perHour = algorithms.Params{Kind: algorithms.FixedWindow, Limit: 1, Period: hour}
+
+// TestFloodDoesNotEvictDenyingKeys fills a small store far past its cap
+// with new keys: an exhausted key must stay exhausted, although its
+// deadline is the nearest, which would make it the first to go.
+func TestFloodDoesNotEvictDenyingKeys(t *testing.T) {
+	perTenSeconds := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 1, Period: 10 * second}
+	for _, tt := range []struct {
+		name string
+		op   store.Op // makes "victim" denying
+	}{
+		{name: "exhausted", op: store.Op{Key: "victim", Params: perTenSeconds, Cost: 1}},
+		{name: "forced past the limit", op: store.Op{Key: "victim", Params: perTenSeconds, Cost: 5, Mode: algorithms.Force}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(WithShards(1), WithMaxKeys(16))
+			defer s.Close()
+			apply(t, s, t0, tt.op)
+			for i := range 10_000 {
+				tb := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 2, Period: hour}
+				if i%2 == 0 {
+					apply(t, s, t0+int64(i), store.Op{Key: fmt.Sprintf("flood%d", i), Params: tb, Cost: 1})
+				} else {
+					apply(t, s, t0+int64(i), store.Op{Key: fmt.Sprintf("flood%d-a", i), Params: tb, Cost: 1},
+						store.Op{Key: fmt.Sprintf("flood%d-b", i), Params: tb, Cost: 1})
+				}
+				if got := s.Len(); got > 16 {
+					t.Fatalf("after %d new keys: Len %d, want at most 16", i+1, got)
+				}
+			}
+			if r := apply(t, s, t0+10_000, store.Op{Key: "victim", Params: perTenSeconds, Cost: 1})[0]; r.Allowed {
+				t.Fatalf("exhausted key after a flood of 10,000 new keys: %+v, want denied", r)
+			}
+		})
+	}
+}
+
+// TestFullOfDenyingKeys: when every key is denying, a new key gets ErrFull
+// and nothing is charged; once they expire, there is room again.
+func TestFullOfDenyingKeys(t *testing.T) {
+	s := New(WithShards(1), WithMaxKeys(8))
+	defer s.Close()
+	for i := range 8 {
+		apply(t, s, t0, store.Op{Key: fmt.Sprintf("k%d", i), Params: perHour, Cost: 1})
+	}
+	other := store.Op{Key: "k0", Params: perHour, Cost: 1}
+	for _, ops := range [][]store.Op{
+		{{Key: "new", Params: perHour, Cost: 1}},
+		{{Key: "new", Params: perHour, Cost: 1}, {Key: "new2", Params: perHour, Cost: 1}},
+		{other, {Key: "new", Params: perHour, Cost: 1, Shadow: true}},
+	} {
+		res := make([]algorithms.Result, len(ops))
+		err := s.Apply(context.Background(), t0+1, ops, res)
+		if len(ops) == 2 && ops[0].Key == "k0" {
+			// k0 denies, so the batch needs no room.
+			if err != nil || store.Admitted(ops, res) {
+				t.Fatalf("batch with a denying op: err %v, results %+v; want a denial", err, res)
+			}
+			continue
+		}
+		if !errors.Is(err, store.ErrFull) {
+			t.Fatalf("Apply(%+v) on a store full of denying keys: %v, want store.ErrFull", ops, err)
+		}
+	}
+	if got := s.Len(); got != 8 {
+		t.Fatalf("Len %d after ErrFull, want 8", got)
+	}
+	// A peek and a denial need no room.
+	apply(t, s, t0+1, store.Op{Key: "new", Params: perHour})
+	// An hour later the window ended: expired keys make room.
+	if r := apply(t, s, t0+hour, store.Op{Key: "new", Params: perHour, Cost: 1})[0]; !r.Allowed {
+		t.Fatalf("after the window: %+v, want allowed", r)
+	}
+}
+
+// TestEvictsFromAnotherShard: a full store whose shard for a new key
+// holds only denying keys evicts from another shard.
+func TestEvictsFromAnotherShard(t *testing.T) {
+	s := New(WithShards(2), WithMaxKeys(4))
+	defer s.Close()
+	var inShard [2][]string
+	for i := 0; len(inShard[0]) < 3 || len(inShard[1]) < 2; i++ {
+		k := fmt.Sprintf("k%d", i)
+		sh := s.hash(k) >> s.shift
+		inShard[sh] = append(inShard[sh], k)
+	}
+	roomy := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: hour}
+	apply(t, s, t0, store.Op{Key: inShard[0][0], Params: perHour, Cost: 1}) // denying
+	apply(t, s, t0, store.Op{Key: inShard[0][1], Params: perHour, Cost: 1}) // denying
+	apply(t, s, t0, store.Op{Key: inShard[1][0], Params: roomy, Cost: 1})
+	apply(t, s, t0, store.Op{Key: inShard[1][1], Params: roomy, Cost: 1})
+	if r := apply(t, s, t0, store.Op{Key: inShard[0][2], Params: perHour, Cost: 1})[0]; !r.Allowed {
+		t.Fatalf("new key: %+v, want allowed", r)
+	}
+	if got := s.Len(); got != 4 {
+		t.Fatalf("Len %d, want 4", got)
+	}
+	for _, k := range inShard[0][:2] {
+		if r := apply(t, s, t0, store.Op{Key: k, Params: perHour, Cost: 1})[0]; r.Allowed {
+			t.Fatalf("denying key %s was evicted: %+v", k, r)
+		}
+	}
+}
+
+// TestEvictionPrefersExpired: with one live key and expired ones, a new
+// key evicts an expired entry, not the live one.
+func TestEvictionPrefersExpired(t *testing.T) {
+	s := New(WithShards(1), WithMaxKeys(4))
+	defer s.Close()
+	short := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: second}
+	long := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: hour}
+	apply(t, s, t0, store.Op{Key: "live", Params: long, Cost: 3})
+	for i := range 3 {
+		apply(t, s, t0, store.Op{Key: fmt.Sprintf("short%d", i), Params: short, Cost: 1})
+	}
+	for i := range 3 {
+		apply(t, s, t0+2*second, store.Op{Key: fmt.Sprintf("new%d", i), Params: long, Cost: 1})
+	}
+	if r := apply(t, s, t0+2*second, store.Op{Key: "live", Params: long})[0]; r.Remaining != 7 {
+		t.Fatalf("live key after evictions: Remaining %d, want 7", r.Remaining)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	s := New(WithShards(4))
+	defer s.Close()
+	p := algorithms.Params{Kind: algorithms.GCRA, Limit: 10, Period: second}
+	for i := range 1000 {
+		apply(t, s, t0, store.Op{Key: fmt.Sprintf("k%d", i), Params: p, Cost: 1 + int64(i%10)})
+	}
+	tests := []struct {
+		now       int64
+		wantSwept int
+		wantLen   int
+	}{
+		{now: t0, wantSwept: 0, wantLen: 1000},
+		{now: t0 + second/10 - 1, wantSwept: 0, wantLen: 1000},
+		{now: t0 + second/10, wantSwept: 100, wantLen: 900}, // cost 1 drains in 0.1 s
+		{now: t0 + second/2, wantSwept: 400, wantLen: 500},
+		{now: t0 + second, wantSwept: 500, wantLen: 0},
+	}
+	for _, tt := range tests {
+		if got := s.Sweep(tt.now); got != tt.wantSwept {
+			t.Fatalf("Sweep(t0+%d): got %d, want %d", tt.now-t0, got, tt.wantSwept)
+		}
+		if got := s.Len(); got != tt.wantLen {
+			t.Fatalf("after Sweep(t0+%d): Len %d, want %d", tt.now-t0, got, tt.wantLen)
+		}
+	}
+}
+
+// TestIncrementalExpiry: inserting new keys removes expired ones, with no
+// Sweep and no janitor.
+func TestIncrementalExpiry(t *testing.T) {
+	s := New(WithShards(1))
+	defer s.Close()
+	p := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: second}
+	for i := range 500 {
+		apply(t, s, t0, store.Op{Key: fmt.Sprintf("old%d", i), Params: p, Cost: 1})
+	}
+	for i := range 500 {
+		apply(t, s, t0+hour, store.Op{Key: fmt.Sprintf("new%d", i), Params: p, Cost: 1})
+	}
+	if got := s.Len(); got != 500 {
+		t.Fatalf("Len %d, want 500: inserts did not remove the expired keys", got)
+	}
+}
+
+func TestJanitor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(WithJanitor(time.Second))
+		p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 10, Period: second}
+		for i := range 100 {
+			apply(t, s, t0, store.Op{Key: fmt.Sprintf("k%d", i), Params: p, Cost: 1})
+		}
+		// The janitor sweeps at the latest now passed to Apply.
+		apply(t, s, t0+hour, store.Op{Key: "late", Params: p, Cost: 1})
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if got := s.Len(); got != 1 {
+			t.Errorf("Len after the janitor ran: %d, want 1", got)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestNoAllocs checks the hot paths: existing keys, single ops and batches.
+func TestNoAllocs(t *testing.T) {
+	s := New()
+	defer s.Close()
+	p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 1e9, Period: second}
+	key := []byte("rule:user=0000")
+	ops := make([]store.Op, 4)
+	for i := range ops {
+		ops[i] = store.Op{Key: fmt.Sprintf("rule%d:user=42", i), Params: p, Cost: 1}
+	}
+	res := make([]algorithms.Result, 4)
+	ctx := context.Background()
+	one := []store.Op{{Key: string(key), Params: p, Cost: 1}}
+	if err := s.Apply(ctx, t0, one, res); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, t0, ops, res); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    func()
+	}{
+		{"1 op, existing key", func() { _ = s.Apply(ctx, t0, one, res) }},
+		{"4 ops, existing keys", func() { _ = s.Apply(ctx, t0, ops, res) }},
+		{"4 ops, one denying", func() {
+			ops[2].Cost = 2e9
+			_ = s.Apply(ctx, t0, ops, res)
+			ops[2].Cost = 1
+		}},
+		{"peek of a missing key", func() { _ = s.Apply(ctx, t0, []store.Op{{Key: "missing", Params: p}}, res) }},
+	}
+	for _, tt := range tests {
+		if got := testing.AllocsPerRun(100, tt.f); got != 0 {
+			t.Errorf("%s: %v allocs per Apply, want 0", tt.name, got)
+		}
+	}
+}
+
+// TestBatchesAcrossShardsInAnyOrder runs batches whose keys lie in many
+// shards, in opposite orders, from many goroutines: no deadlock, and the
+// counts add up.
+func TestBatchesAcrossShardsInAnyOrder(t *testing.T) {
+	s := New(WithShards(8))
+	defer s.Close()
+	p := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 1 << 40, Period: hour}
+	keys := make([]string, 12)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i)
+	}
+	const goroutines, rounds = 8, 200
+	var wg sync.WaitGroup
+	var charged atomic.Int64
+	for g := range goroutines {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			res := make([]algorithms.Result, 12)
+			ops := make([]store.Op, 0, 12)
+			for range rounds {
+				ops = ops[:0]
+				for _, i := range rng.Perm(len(keys))[:2+rng.IntN(10)] {
+					ops = append(ops, store.Op{Key: keys[i], Params: p, Cost: 1})
+				}
+				if err := s.Apply(context.Background(), t0, ops, res); err != nil {
+					t.Error(err)
+					return
+				}
+				charged.Add(int64(len(ops)))
+			}
+		})
+	}
+	wg.Wait()
+	var total int64
+	for _, k := range keys {
+		total += p.Limit - apply(t, s, t0, store.Op{Key: k, Params: p})[0].Remaining
+	}
+	if want := charged.Load(); total != want {
+		t.Fatalf("keys were charged %d units in all, want %d", total, want)
+	}
+}
+
+// TestShardTable drives one shard's index through growth, shrinking and
+// deletions against a map, checking every key stays findable.
+func TestShardTable(t *testing.T) {
+	var sh shard
+	var keys atomic.Int64
+	s := New(WithShards(1))
+	sh.init(s.seed, &keys)
+	rng := rand.New(rand.NewPCG(7, 7))
+	want := make(map[string]int64)
+	check := func(step int) {
+		t.Helper()
+		if sh.n != len(want) || keys.Load() != int64(len(want)) {
+			t.Fatalf("step %d: n %d, want %d", step, sh.n, len(want))
+		}
+		for k, v := range want {
+			idx, _ := sh.find(s.hash(k), k)
+			if idx < 0 || sh.entry(idx).state[0] != v {
+				t.Fatalf("step %d: key %q: idx %d, want state %d", step, k, idx, v)
+			}
+		}
+		used := 0
+		for _, v := range sh.slots {
+			if v != 0 {
+				used++
+			}
+		}
+		if used != sh.n {
+			t.Fatalf("step %d: %d slots used for %d entries", step, used, sh.n)
+		}
+	}
+	for step := range 20_000 {
+		// Grow to about 3000 keys, then shrink to none.
+		k := fmt.Sprintf("key%d", rng.IntN(4000))
+		grow := step < 12_000
+		idx, slot := sh.find(s.hash(k), k)
+		switch {
+		case idx >= 0 && (!grow || rng.IntN(3) == 0):
+			sh.remove(idx, slot)
+			delete(want, k)
+		case idx < 0 && grow:
+			keys.Add(1)
+			sh.insert(s.hash(k), k, algorithms.State{int64(step)}, 1)
+			want[k] = int64(step)
+		}
+		if step%1000 == 0 {
+			check(step)
+		}
+	}
+	check(20_000)
+	for k := range want {
+		idx, slot := sh.find(s.hash(k), k)
+		sh.remove(idx, slot)
+		delete(want, k)
+	}
+	check(20_001)
+	if len(sh.slots) != minSlots || len(sh.pages) > 1 {
+		t.Fatalf("empty shard holds %d slots and %d pages, want %d and at most 1", len(sh.slots), len(sh.pages), minSlots)
+	}
+}
+
+func TestAfterClose(t *testing.T) {
+	s := New(WithJanitor(time.Hour))
+	apply(t, s, t0, store.Op{Key: "a", Params: perHour, Cost: 1})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Len(); got != 0 {
+		t.Errorf("Len after Close: %d, want 0", got)
+	}
+	if got := s.Sweep(t0 + hour); got != 0 {
+		t.Errorf("Sweep after Close: %d, want 0", got)
+	}
+	res := make([]algorithms.Result, 2)
+	ops := []store.Op{{Key: "a", Params: perHour, Cost: 1}, {Key: "b", Params: perHour, Cost: 1}}
+	if err := s.Apply(context.Background(), t0, ops, res); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("batch after Close: %v, want store.ErrClosed", err)
+	}
+}
+
+func TestShardCount(t *testing.T) {
+	tests := []struct {
+		opts []Option
+		want int
+	}{
+		{opts: []Option{WithShards(3)}, want: 4},
+		{opts: []Option{WithShards(0)}, want: 1},
+		{opts: []Option{WithShards(1 << 20)}, want: MaxShards},
+		{opts: []Option{WithMaxKeys(100)}, want: 1},
+		{opts: []Option{WithMaxKeys(10_000)}, want: 32},
+		{opts: []Option{WithMaxKeys(10_000), WithShards(64)}, want: 64},
+	}
+	for _, tt := range tests {
+		s := New(tt.opts...)
+		if got := len(s.shards); got != tt.want {
+			t.Errorf("New(%d options): %d shards, want %d", len(tt.opts), got, tt.want)
+		}
+		s.Close()
+	}
 }

@@ -37,9 +37,8 @@ func WithShards(n int) Option {
 	return func(c *config) { c.shards = max(1, min(n, MaxShards)) }
 }
 
-// WithMaxKeys caps the number of keys the store holds, at least 1. The
-// default is DefaultMaxKeys. The cap is split evenly between shards: each
-// holds at most ceil(n / shards) keys.
+// WithMaxKeys caps the number of keys the store holds, across shards, at
+// least 1. The default is DefaultMaxKeys.
 func WithMaxKeys(n int) Option {
 	return func(c *config) { c.maxKeys = max(1, n) }
 }
@@ -56,11 +55,15 @@ func WithJanitor(interval time.Duration) Option {
 func (c *config) shardCount() int {
 	n := c.shards
 	if n == 0 {
-		n = max(DefaultShards, 4*runtime.GOMAXPROCS(0))
-		n = min(n, max(1, c.maxKeys/256))
+		n = ceilPow2(max(DefaultShards, 4*runtime.GOMAXPROCS(0)))
+		for n > 1 && c.maxKeys/n < 256 {
+			n /= 2
+		}
 	}
-	// Each shard indexes at most maxPerShard entries.
-	n = max(n, (c.maxKeys+maxPerShard-1)/maxPerShard)
-	n = min(max(n, 1), MaxShards)
-	return 1 << bits.Len(uint(n-1))
+	// Each shard indexes at most maxPerShard entries: leave room for an
+	// uneven spread.
+	n = max(n, (c.maxKeys+maxPerShard/2-1)/(maxPerShard/2))
+	return ceilPow2(min(max(n, 1), MaxShards))
 }
+
+func ceilPow2(n int) int { return 1 << bits.Len(uint(n-1)) }

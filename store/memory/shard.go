@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/tollgate-go/tollgate/algorithms"
@@ -72,9 +73,9 @@ type shard struct {
 	mu     sync.Mutex
 	closed bool
 	seed   maphash.Seed
-	cap    int // most entries
-	n      int // entries in use: entry(0) .. entry(n-1)
-	cursor int // where the next incremental sweep or eviction looks
+	keys   *atomic.Int64 // the store's count of keys, across shards
+	n      int           // entries in use: entry(0) .. entry(n-1)
+	cursor int           // where the next incremental sweep or eviction looks
 	latest int64
 	slots  []uint32
 	pages  []*page
@@ -86,8 +87,8 @@ type paddedShard struct {
 	_ [(128 - unsafe.Sizeof(shard{})%128) % 128]byte
 }
 
-func (sh *shard) init(seed maphash.Seed, capacity int) {
-	sh.seed, sh.cap = seed, capacity
+func (sh *shard) init(seed maphash.Seed, keys *atomic.Int64) {
+	sh.seed, sh.keys = seed, keys
 	sh.slots = make([]uint32, minSlots)
 }
 
@@ -112,7 +113,7 @@ func (sh *shard) find(h uint64, key string) (idx, slot int) {
 }
 
 // insert adds key (copied) with state st and meta m; the caller checked
-// that the key is absent and that sh.n < sh.cap.
+// that the key is absent and reserved room for it (Store.reserve).
 func (sh *shard) insert(h uint64, key string, st algorithms.State, m int64) {
 	if (sh.n+1)*4 > len(sh.slots)*3 {
 		sh.rehash(len(sh.slots) * 2)
@@ -144,6 +145,7 @@ func (sh *shard) remove(i, slot int) {
 	}
 	*sh.entry(last) = entry{}
 	sh.n = last
+	sh.keys.Add(-1)
 	if sh.cursor >= sh.n {
 		sh.cursor = 0
 	}
@@ -257,6 +259,7 @@ func (sh *shard) evict(now int64, keep func(key string) bool) bool {
 
 // release drops everything the shard holds.
 func (sh *shard) release() {
+	sh.keys.Add(int64(-sh.n))
 	sh.closed = true
 	sh.slots, sh.pages, sh.n, sh.cursor = nil, nil, 0, 0
 }

@@ -1,0 +1,444 @@
+package memory
+
+// Benchmarks of issue 2, section 9, at the Store level. Each runs its
+// baseline in the same run, serial and with b.RunParallel:
+//
+//	BenchmarkHotKey          1 op on one key          vs one rate.Limiter
+//	BenchmarkKeys100k        1 op over 100,000 keys   vs rate.Limiters in a 64-shard map
+//	BenchmarkBatch4Keys100k  4 ops (4 rules) per call vs 4 rate.Limiters from the map
+//	BenchmarkBytesPerKey     1,000,000 keys           vs map[string]int64
+//	BenchmarkExpire1000      Sweep of 1,000 idle keys
+//
+// Time is passed in, not read: now advances by 1 µs per op for the store
+// and for rate.Limiter.AllowN alike, so the clock's cost (the Limiter's
+// business) is in neither.
+
+import (
+	"context"
+	"hash/maphash"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/store"
+)
+
+const benchKeys = 100_000
+
+// benchParams admits everything the benchmarks send, so every op does the
+// full work of an allowed charge.
+var benchParams = algorithms.Params{Kind: algorithms.TokenBucket, Limit: 1 << 40, Period: 1_000_000}
+
+// benchLimit is the same rate for x/time/rate.
+func newBenchLimiter() *rate.Limiter { return rate.NewLimiter(rate.Limit(1<<40), 1<<40) }
+
+var benchStart = time.Unix(0, t0*1000)
+
+// distinctKeys returns n keys of a rule, as the limiter spells them, and
+// fails the benchmark if any two are equal.
+func distinctKeys(b *testing.B, rule string, n int) []string {
+	b.Helper()
+	keys := make([]string, n)
+	seen := make(map[string]struct{}, n)
+	for i := range keys {
+		keys[i] = rule + ":user=u" + strconv.Itoa(1_000_000+i*7919%n)
+		seen[keys[i]] = struct{}{}
+	}
+	if len(seen) != n {
+		b.Fatalf("%d distinct keys of %d", len(seen), n)
+	}
+	return keys
+}
+
+// shardedLimiters is the keyed baseline: rate.Limiters in a map split into
+// 64 shards by maphash, each behind a mutex.
+type shardedLimiters struct {
+	seed   maphash.Seed
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[string]*rate.Limiter
+		_  [40]byte
+	}
+}
+
+func newShardedLimiters(keys ...[]string) *shardedLimiters {
+	s := &shardedLimiters{seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].m = make(map[string]*rate.Limiter)
+	}
+	for _, ks := range keys {
+		for _, k := range ks {
+			s.get(k)
+		}
+	}
+	return s
+}
+
+func (s *shardedLimiters) get(key string) *rate.Limiter {
+	sh := &s.shards[maphash.String(s.seed, key)&63]
+	sh.mu.Lock()
+	l, ok := sh.m[key]
+	if !ok {
+		l = newBenchLimiter()
+		sh.m[key] = l
+	}
+	sh.mu.Unlock()
+	return l
+}
+
+// fill applies one op to each key, so the benchmarks measure existing keys.
+func fill(b *testing.B, s *Store, keys ...[]string) {
+	b.Helper()
+	res := make([]algorithms.Result, 1)
+	for _, ks := range keys {
+		for _, k := range ks {
+			if err := s.Apply(context.Background(), t0, []store.Op{{Key: k, Params: benchParams, Cost: 1}}, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func mustAllow(b *testing.B, ok bool) {
+	if !ok {
+		b.Fatal("denied: the benchmark's limits are meant to admit everything")
+	}
+}
+
+func BenchmarkHotKey(b *testing.B) {
+	b.Run("tollgate/serial", func(b *testing.B) {
+		s := New()
+		defer s.Close()
+		ops := []store.Op{{Key: "rpm:user=u42", Params: benchParams, Cost: 1}}
+		res := make([]algorithms.Result, 1)
+		ctx := context.Background()
+		b.ReportAllocs()
+		now := t0
+		for b.Loop() {
+			now++
+			if err := s.Apply(ctx, now, ops, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mustAllow(b, res[0].Allowed)
+	})
+	b.Run("x-time-rate/serial", func(b *testing.B) {
+		l := newBenchLimiter()
+		b.ReportAllocs()
+		now, ok := benchStart, false
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			ok = l.AllowN(now, 1)
+		}
+		mustAllow(b, ok)
+	})
+	b.Run("tollgate/parallel", func(b *testing.B) {
+		s := New()
+		defer s.Close()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			ops := []store.Op{{Key: "rpm:user=u42", Params: benchParams, Cost: 1}}
+			res := make([]algorithms.Result, 1)
+			ctx := context.Background()
+			now := t0
+			for pb.Next() {
+				now++
+				if err := s.Apply(ctx, now, ops, res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("x-time-rate/parallel", func(b *testing.B) {
+		l := newBenchLimiter()
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			now := benchStart
+			for pb.Next() {
+				now = now.Add(time.Microsecond)
+				l.AllowN(now, 1)
+			}
+		})
+	})
+}
+
+// worker numbers RunParallel goroutines, so each starts at its own key.
+var worker atomic.Int64
+
+func BenchmarkKeys100k(b *testing.B) {
+	keys := distinctKeys(b, "rpm", benchKeys)
+	b.Run("tollgate/serial", func(b *testing.B) {
+		s := New()
+		defer s.Close()
+		fill(b, s, keys)
+		ops := []store.Op{{Params: benchParams, Cost: 1}}
+		res := make([]algorithms.Result, 1)
+		ctx := context.Background()
+		b.ReportAllocs()
+		i, now := 0, t0
+		for b.Loop() {
+			now++
+			ops[0].Key = keys[i]
+			if i++; i == len(keys) {
+				i = 0
+			}
+			if err := s.Apply(ctx, now, ops, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mustAllow(b, res[0].Allowed)
+	})
+	b.Run("x-time-rate/serial", func(b *testing.B) {
+		m := newShardedLimiters(keys)
+		b.ReportAllocs()
+		i, now, ok := 0, benchStart, false
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			ok = m.get(keys[i]).AllowN(now, 1)
+			if i++; i == len(keys) {
+				i = 0
+			}
+		}
+		mustAllow(b, ok)
+	})
+	b.Run("tollgate/parallel", func(b *testing.B) {
+		s := New()
+		defer s.Close()
+		fill(b, s, keys)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			ops := []store.Op{{Params: benchParams, Cost: 1}}
+			res := make([]algorithms.Result, 1)
+			ctx := context.Background()
+			i, now := int(worker.Add(1)*7919)%len(keys), t0
+			for pb.Next() {
+				now++
+				ops[0].Key = keys[i]
+				if i++; i == len(keys) {
+					i = 0
+				}
+				if err := s.Apply(ctx, now, ops, res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("x-time-rate/parallel", func(b *testing.B) {
+		m := newShardedLimiters(keys)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i, now := int(worker.Add(1)*7919)%len(keys), benchStart
+			for pb.Next() {
+				now = now.Add(time.Microsecond)
+				m.get(keys[i]).AllowN(now, 1)
+				if i++; i == len(keys) {
+					i = 0
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkBatch4Keys100k is a decision with 4 rules (4 keys of one user)
+// over 100,000 users: 400,000 keys.
+func BenchmarkBatch4Keys100k(b *testing.B) {
+	rules := []string{"rpm", "tpm", "rpd", "tpd"}
+	keys := make([][]string, len(rules))
+	for r, rule := range rules {
+		keys[r] = distinctKeys(b, rule, benchKeys)
+	}
+	batch := func(i int, ops []store.Op) {
+		for r := range ops {
+			ops[r].Key = keys[r][i]
+		}
+	}
+	newOps := func() []store.Op {
+		ops := make([]store.Op, len(rules))
+		for r := range ops {
+			ops[r] = store.Op{Params: benchParams, Cost: 1}
+		}
+		return ops
+	}
+	b.Run("tollgate/serial", func(b *testing.B) {
+		s := New()
+		defer s.Close()
+		fill(b, s, keys...)
+		ops, res := newOps(), make([]algorithms.Result, len(rules))
+		ctx := context.Background()
+		b.ReportAllocs()
+		i, now := 0, t0
+		for b.Loop() {
+			now++
+			batch(i, ops)
+			if i++; i == benchKeys {
+				i = 0
+			}
+			if err := s.Apply(ctx, now, ops, res); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mustAllow(b, store.Admitted(ops, res))
+	})
+	b.Run("x-time-rate/serial", func(b *testing.B) {
+		m := newShardedLimiters(keys...)
+		b.ReportAllocs()
+		i, now := 0, benchStart
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			for r := range rules {
+				m.get(keys[r][i]).AllowN(now, 1)
+			}
+			if i++; i == benchKeys {
+				i = 0
+			}
+		}
+	})
+	b.Run("tollgate/parallel", func(b *testing.B) {
+		s := New()
+		defer s.Close()
+		fill(b, s, keys...)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			ops, res := newOps(), make([]algorithms.Result, len(rules))
+			ctx := context.Background()
+			i, now := int(worker.Add(1)*7919)%benchKeys, t0
+			for pb.Next() {
+				now++
+				batch(i, ops)
+				if i++; i == benchKeys {
+					i = 0
+				}
+				if err := s.Apply(ctx, now, ops, res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("x-time-rate/parallel", func(b *testing.B) {
+		m := newShardedLimiters(keys...)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i, now := int(worker.Add(1)*7919)%benchKeys, benchStart
+			for pb.Next() {
+				now = now.Add(time.Microsecond)
+				for r := range rules {
+					m.get(keys[r][i]).AllowN(now, 1)
+				}
+				if i++; i == benchKeys {
+					i = 0
+				}
+			}
+		})
+	})
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkBytesPerKey measures the heap each container holds per key,
+// keys included, with 1,000,000 keys of 21 bytes: the store copies the key
+// it is given (built in a reused buffer, as the limiter does), and the map
+// owns a string per key (built for it). ns/op is the time to insert them.
+func BenchmarkBytesPerKey(b *testing.B) {
+	const n = 1_000_000
+	key := func(buf []byte, i int) []byte {
+		return strconv.AppendInt(append(buf[:0], "rpm:user=u"...), int64(10_000_000_000+i), 10)
+	}
+	if k := key(nil, 0); len(k) != 21 {
+		b.Fatalf("key %q is %d bytes, want 21", k, len(k))
+	}
+	b.Run("tollgate", func(b *testing.B) {
+		var perKey float64
+		for b.Loop() {
+			before := heapAlloc()
+			s := New(WithMaxKeys(n))
+			ops := []store.Op{{Params: benchParams, Cost: 1}}
+			res := make([]algorithms.Result, 1)
+			var buf []byte
+			for i := range n {
+				buf = key(buf, i)
+				ops[0].Key = string(buf) // the store copies it: count it once
+				if err := s.Apply(context.Background(), t0, ops, res); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ops[0].Key, buf = "", nil
+			after := heapAlloc()
+			if got := s.Len(); got != n {
+				b.Fatalf("Len %d, want %d", got, n)
+			}
+			perKey = (float64(after) - float64(before)) / n
+			runtime.KeepAlive(s)
+		}
+		b.ReportMetric(perKey, "bytes/key")
+	})
+	b.Run("map-string-int64", func(b *testing.B) {
+		var perKey float64
+		for b.Loop() {
+			before := heapAlloc()
+			m := make(map[string]int64)
+			var buf []byte
+			for i := range n {
+				buf = key(buf, i)
+				m[string(buf)] = int64(i)
+			}
+			buf = nil
+			after := heapAlloc()
+			if len(m) != n {
+				b.Fatalf("len %d, want %d", len(m), n)
+			}
+			perKey = (float64(after) - float64(before)) / n
+			runtime.KeepAlive(m)
+		}
+		b.ReportMetric(perKey, "bytes/key")
+	})
+}
+
+// BenchmarkExpire1000 times Sweep removing 1,000 idle keys from a store
+// that also holds 9,000 live ones.
+func BenchmarkExpire1000(b *testing.B) {
+	idle := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: 1_000_000}
+	live := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: 3600_000_000}
+	idleKeys := distinctKeys(b, "idle", 1_000)
+	liveKeys := distinctKeys(b, "live", 9_000)
+	s := New()
+	defer s.Close()
+	res := make([]algorithms.Result, 1)
+	apply := func(k string, p algorithms.Params) {
+		if err := s.Apply(context.Background(), t0, []store.Op{{Key: k, Params: p, Cost: 1}}, res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, k := range liveKeys {
+		apply(k, live)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for _, k := range idleKeys {
+			apply(k, idle)
+		}
+		b.StartTimer()
+		if got := s.Sweep(t0 + 2_000_000); got != len(idleKeys) {
+			b.Fatalf("Sweep removed %d keys, want %d", got, len(idleKeys))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/key")
+}
