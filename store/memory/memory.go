@@ -272,8 +272,14 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 			e := sh.entry(idx)
 			e.state, e.meta = next, meta(now, r, b.limited[i] || r.Remaining == 0)
 		default:
+			// Absent keys were counted by reserve: b.insert[i] is set.
 			sh.insert(b.hash[i], ops[i].Key, next, meta(now, r, b.limited[i] || r.Remaining == 0))
-			sh.sweepSome(now, 2)
+		}
+	}
+	// Only now, so that no key of the batch goes while it is written.
+	for i := range ops {
+		if b.insert[i] {
+			s.shardOf(b.hash[i]).sweepSome(now, 2)
 		}
 	}
 	return nil

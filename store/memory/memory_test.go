@@ -428,3 +428,69 @@ func TestShardCount(t *testing.T) {
 		s.Close()
 	}
 }
+
+// checkInvariants verifies the count of keys and every shard's index.
+func checkInvariants(t *testing.T, s *Store, step int) {
+	t.Helper()
+	total := 0
+	for i := range s.shards {
+		sh := &s.shards[i].shard
+		sh.mu.Lock()
+		total += sh.n
+		used := 0
+		for _, v := range sh.slots {
+			if v != 0 {
+				used++
+			}
+		}
+		if used != sh.n {
+			t.Fatalf("step %d: shard %d: %d slots used for %d entries", step, i, used, sh.n)
+		}
+		for j := range sh.n {
+			k := sh.entry(j).key
+			if idx, _ := sh.find(s.hash(k), k); idx != j {
+				t.Fatalf("step %d: shard %d: entry %d (%q) found at %d", step, i, j, k, idx)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if got := s.Len(); got != total || int64(total) > s.max {
+		t.Fatalf("step %d: Len %d, entries %d, max %d", step, got, total, s.max)
+	}
+}
+
+// TestRandomBatchesKeepInvariants runs random batches on a small, full
+// store whose keys expire all the time, checking its bookkeeping.
+func TestRandomBatchesKeepInvariants(t *testing.T) {
+	s := New(WithShards(4), WithMaxKeys(100))
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(3, 3))
+	params := []algorithms.Params{
+		{Kind: algorithms.FixedWindow, Limit: 3, Period: 500},
+		{Kind: algorithms.TokenBucket, Limit: 2, Period: 20_000},
+		{Kind: algorithms.GCRA, Limit: 5, Period: 10_000},
+		{Kind: algorithms.Concurrency, Limit: 2, Period: 30_000},
+	}
+	now := t0
+	res := make([]algorithms.Result, 12)
+	full := 0
+	for step := range 5000 {
+		now += rng.Int64N(40)
+		n := 1 + rng.IntN(12)
+		ops := make([]store.Op, n)
+		for i := range ops {
+			k := rng.IntN(400)
+			ops[i] = store.Op{Key: fmt.Sprintf("k%d", k), Params: params[k%len(params)], Cost: rng.Int64N(4) - 1, Shadow: rng.IntN(5) == 0}
+		}
+		if rng.IntN(50) == 0 {
+			s.Sweep(now)
+		}
+		if err := s.Apply(context.Background(), now, ops, res); errors.Is(err, store.ErrFull) {
+			full++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, s, step)
+	}
+	t.Logf("%d of 5000 batches found the store full", full)
+}
