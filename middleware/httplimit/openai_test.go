@@ -1,0 +1,145 @@
+package httplimit_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/dimensions"
+	"github.com/tollgate-go/tollgate/limiter"
+	"github.com/tollgate-go/tollgate/middleware/httplimit"
+	"github.com/tollgate-go/tollgate/store/memory"
+)
+
+// attempt is one request as the server saw it.
+type attempt struct {
+	arrived, done time.Time
+	status        int
+	retryAfterMs  string
+	model         string
+}
+
+// attemptLog records every request that reaches the server, around the
+// middleware.
+type attemptLog struct {
+	mu sync.Mutex
+	a  []attempt
+}
+
+func (l *attemptLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := attempt{arrived: time.Now()}
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		at.done, at.status = time.Now(), rec.status
+		at.retryAfterMs = w.Header().Get("Retry-After-Ms")
+		l.mu.Lock()
+		l.a = append(l.a, at)
+		l.mu.Unlock()
+	})
+}
+
+func (l *attemptLog) all() []attempt {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]attempt(nil), l.a...)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = 200
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// TestOpenAIClientHonoursRetryHeaders runs the real OpenAI Go client
+// against a limited endpoint: it gets a 429 with retry-after-ms, waits at
+// least that long, and its retry succeeds.
+func TestOpenAIClientHonoursRetryHeaders(t *testing.T) {
+	completion := fixture(t, "openai_chat.json")
+	rules := []limiter.Rule{
+		{Name: "blocked-model", Limit: 0, Period: time.Minute, When: limiter.Equal(dimensions.Model, "blocked")},
+		// One request per 800ms per key, no burst: a second request at once
+		// waits about 800ms.
+		{Name: "per-key", Algorithm: algorithms.GCRA, Limit: 1, Period: 800 * time.Millisecond,
+			By: []dimensions.Dimension{dimensions.APIKey}},
+	}
+	l, err := limiter.New(memory.New(), rules) // the real clock: the client really waits
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log attemptLog
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(completion)
+	})
+	mw := httplimit.New(l, httplimit.WithOpenAIHeaders(), httplimit.WithLLM())
+	srv := httptest.NewServer(log.wrap(mw.Handler(upstream)))
+	defer srv.Close()
+
+	client := openai.NewClient(
+		option.WithBaseURL(srv.URL+"/v1/"),
+		option.WithAPIKey("sk-test"),
+		option.WithMaxRetries(2),
+	)
+	params := openai.ChatCompletionNewParams{
+		Model:    "gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")},
+	}
+	for i := range 2 {
+		got, err := client.Chat.Completions.New(t.Context(), params)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if got.Usage.CompletionTokens == 0 {
+			t.Errorf("call %d: no usage decoded", i)
+		}
+	}
+	a := log.all()
+	if len(a) != 3 || a[0].status != 200 || a[1].status != 429 || a[2].status != 200 {
+		t.Fatalf("attempts %+v, want 200, 429, then a retried 200", a)
+	}
+	ms, err := strconv.Atoi(a[1].retryAfterMs)
+	if err != nil || ms < 1 || ms > 800 {
+		t.Fatalf("retry-after-ms %q, want 1..800", a[1].retryAfterMs)
+	}
+	// The client slept what the header said before trying again. (A lower
+	// bound, which holds however slow the machine is.)
+	if waited := a[2].arrived.Sub(a[1].done); waited < time.Duration(ms)*time.Millisecond {
+		t.Errorf("client retried after %v, before the %dms it was told", waited, ms)
+	}
+
+	// A request that can never pass says x-should-retry: false, and the
+	// client gives up at once.
+	params.Model = "blocked"
+	_, err = client.Chat.Completions.New(t.Context(), params)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 {
+		t.Fatalf("blocked model: %v, want a 429 API error", err)
+	}
+	if n := len(log.all()); n != 4 {
+		t.Errorf("blocked model: %d attempts in all, want 4 (no retry)", n)
+	}
+}
