@@ -181,6 +181,12 @@
 //     let the transport decode them).
 //   - Bedrock ConverseStream uses AWS's binary event-stream encoding, which
 //     is not read.
+//   - An SSE event over MaxEventBytes is skipped. The Responses API's
+//     response.completed event repeats the whole output, so outputs near
+//     1 MiB of JSON need a larger WithMaxEventBytes.
+//   - A Gemini stream without alt=sse (one JSON array) is read element by
+//     element; a stream cut inside an element keeps the previous element's
+//     usage, like an SSE stream.
 //   - A missing Ollama prompt_eval_count (older servers on a prompt-cache
 //     hit) counts as 0 input.
 //   - Ollama native counters are read from JSON and NDJSON bodies only, the
