@@ -15,12 +15,14 @@
 // ([Store.Sweep]), and, when asked for with [WithJanitor], from a goroutine
 // that [Store.Close] stops.
 //
-// The store holds at most [WithMaxKeys] keys. A new key in a full shard
-// evicts an expired entry, or else the entry nearest to expiry among a few
-// examined; it never evicts a key that is currently denying (exhausted, or
-// whose last op was denied), so flooding the store with new keys cannot
-// reset an exhausted one. When no entry may go, Apply returns an error
-// wrapping [store.ErrFull] and charges nothing.
+// The store holds at most [WithMaxKeys] keys in all. A new key in a full
+// store evicts an entry of its own shard (or, failing that, of any shard
+// it can lock without waiting): an expired one, or else the one nearest to
+// expiry among a few examined. It never evicts a key that is currently
+// denying (its last batch left it exhausted, or denied an op on it as
+// limited), so flooding the store with new keys cannot reset an exhausted
+// one. When nothing may go, Apply returns an error wrapping
+// [store.ErrFull] and charges nothing.
 //
 // # Time
 //

@@ -114,7 +114,7 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 	case e != nil:
 		e.state, e.meta = next, meta(now, &r, limited || r.Remaining == 0)
 	default:
-		if !s.reserve(now, 1, sh, nil) {
+		if _, ok := s.reserve(now, 1, sh, nil); !ok {
 			return fmt.Errorf("memory: %w: no room for %q", store.ErrFull, op.Key)
 		}
 		sh.insert(h, op.Key, next, meta(now, &r, limited || r.Remaining == 0))
@@ -141,7 +141,8 @@ type batch struct {
 	state []algorithms.State // state of op i's key after op i
 	// limited[i]: some op on op i's key, up to i, was denied as limited.
 	limited []bool
-	insert  []bool // op i is the last on a key that gets a new entry
+	insert  []bool  // op i is the last on a key that gets a new entry
+	idx     []int32 // the entry of op i's key when evaluated, or -1
 }
 
 func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Result) error {
@@ -153,11 +154,12 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		states  [smallBatch]algorithms.State
 		limited [smallBatch]bool
 		insert  [smallBatch]bool
+		idx     [smallBatch]int32
 	)
 	if n := len(ops); n <= smallBatch {
-		b = batch{hashes[:n], prev[:n], last[:n], states[:n], limited[:n], insert[:n]}
+		b = batch{hashes[:n], prev[:n], last[:n], states[:n], limited[:n], insert[:n], idx[:n]}
 	} else {
-		b = batch{make([]uint64, n), make([]int, n), make([]bool, n), make([]algorithms.State, n), make([]bool, n), make([]bool, n)}
+		b = batch{make([]uint64, n), make([]int, n), make([]bool, n), make([]algorithms.State, n), make([]bool, n), make([]bool, n), make([]int32, n)}
 	}
 
 	// Lock the shards of the batch in ascending order, each once.
@@ -200,10 +202,14 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		}
 		var st algorithms.State
 		if j := b.prev[i]; j >= 0 {
-			st = b.state[j]
-		} else if idx, _ := s.shardOf(b.hash[i]).find(b.hash[i], op.Key); idx >= 0 {
-			if e := s.shardOf(b.hash[i]).entry(idx); !e.expired(now) {
-				st = e.state
+			st, b.idx[i] = b.state[j], b.idx[j]
+		} else {
+			sh := s.shardOf(b.hash[i])
+			idx, _ := sh.find(b.hash[i], op.Key)
+			if b.idx[i] = int32(idx); idx >= 0 {
+				if e := sh.entry(idx); !e.expired(now) {
+					st = e.state
+				}
 			}
 		}
 		b.state[i], results[i] = algorithms.Apply(op.Params, st, now, op.Cost, op.Mode)
@@ -213,12 +219,9 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 	if !store.Admitted(ops, results) {
 		// Nothing is charged; keys that denied are marked denying.
 		for i := range ops {
-			if b.last[i] && b.limited[i] {
-				sh := s.shardOf(b.hash[i])
-				if idx, _ := sh.find(b.hash[i], ops[i].Key); idx >= 0 {
-					e := sh.entry(idx)
-					e.meta = -abs(e.meta)
-				}
+			if b.last[i] && b.limited[i] && b.idx[i] >= 0 {
+				e := s.shardOf(b.hash[i]).entry(int(b.idx[i]))
+				e.meta = -abs(e.meta)
 			}
 		}
 		return nil
@@ -227,11 +230,7 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 	// Make room for the new keys first, so that a full store charges
 	// nothing. Eviction spares the batch's own keys.
 	for i := range ops {
-		b.insert[i] = false
-		if b.last[i] && b.state[i] != (algorithms.State{}) {
-			idx, _ := s.shardOf(b.hash[i]).find(b.hash[i], ops[i].Key)
-			b.insert[i] = idx < 0
-		}
+		b.insert[i] = b.last[i] && b.idx[i] < 0 && b.state[i] != (algorithms.State{})
 	}
 	keep := func(key string) bool {
 		for i := range ops {
@@ -251,8 +250,14 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 			}
 		}
 	}
-	if need > 0 && !s.reserve(now, need, evictFrom, keep) {
-		return fmt.Errorf("memory: %w: no room for %d new keys", store.ErrFull, need)
+	// Entries move when one is removed; until then, b.idx holds.
+	moved := false
+	if need > 0 {
+		evicted, ok := s.reserve(now, need, evictFrom, keep)
+		if !ok {
+			return fmt.Errorf("memory: %w: no room for %d new keys", store.ErrFull, need)
+		}
+		moved = evicted
 	}
 
 	// Write each key's final state.
@@ -262,11 +267,15 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		}
 		sh := s.shardOf(b.hash[i])
 		r := &results[i]
-		idx, slot := sh.find(b.hash[i], ops[i].Key)
+		idx := int(b.idx[i])
+		if moved && !b.insert[i] {
+			idx, _ = sh.find(b.hash[i], ops[i].Key)
+		}
 		switch next := b.state[i]; {
 		case next == (algorithms.State{}):
 			if idx >= 0 {
-				sh.remove(idx, slot)
+				sh.removeKey(idx)
+				moved = true
 			}
 		case idx >= 0:
 			e := sh.entry(idx)
@@ -289,18 +298,19 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 // store is full: from sh (locked), else from any shard it can lock without
 // waiting (a shard this batch holds is skipped, so its keys are safe). It
 // reports whether there was room.
-func (s *Store) reserve(now int64, need int, sh *shard, keep func(string) bool) bool {
+func (s *Store) reserve(now int64, need int, sh *shard, keep func(string) bool) (evicted, ok bool) {
 	for {
 		n := s.keys.Load()
 		if n+int64(need) <= s.max && sh.n+need <= maxPerShard {
 			if s.keys.CompareAndSwap(n, n+int64(need)) {
-				return true
+				return evicted, true
 			}
 			continue
 		}
 		if !sh.evict(now, keep) && (sh.n+need > maxPerShard || !s.evictElsewhere(now)) {
-			return false
+			return evicted, false
 		}
+		evicted = true
 	}
 }
 
