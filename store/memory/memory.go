@@ -20,10 +20,14 @@ type Store struct {
 	shards []paddedShard
 	shift  uint // a hash's shard is hash >> shift
 	max    int64
-	keys   atomic.Int64 // keys held, across shards; changed on insert and remove only
 	closed atomic.Bool
 	stop   chan struct{} // closed by Close to stop the janitor
 	wg     sync.WaitGroup
+	// keys counts the keys held, across shards. Only inserts and removals
+	// write it: its own cache line keeps it from slowing every Apply.
+	_    [64]byte
+	keys atomic.Int64
+	_    [56]byte
 }
 
 var _ store.Store = (*Store)(nil)
