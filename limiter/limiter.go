@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -376,6 +377,16 @@ func (l *Limiter) failOver(ctx context.Context, set *ruleSet, sc *scratch, now i
 	return failed
 }
 
+// micros converts µs to a Duration, saturating instead of overflowing
+// (a forced charge can push a reset centuries away).
+func micros(us int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Microsecond)
+	if us > most {
+		return math.MaxInt64
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
 func divCeil(a, b int64) int64 {
 	if a <= 0 {
 		return a
@@ -396,8 +407,8 @@ func (l *Limiter) assemble(set *ruleSet, sc *scratch, results []algorithms.Resul
 			Reason:     res.Reason,
 			Limit:      r.capacity,
 			Remaining:  res.Remaining,
-			RetryAfter: time.Duration(res.RetryAfter) * time.Microsecond,
-			Reset:      time.Duration(res.ResetAfter) * time.Microsecond,
+			RetryAfter: micros(res.RetryAfter),
+			Reset:      micros(res.ResetAfter),
 			StoreError: failed != nil && failed[j],
 		}
 		d.add(rr)

@@ -436,3 +436,16 @@ func TestCalendarMonthWindow(t *testing.T) {
 		t.Fatalf("denied in the next month")
 	}
 }
+
+func TestHugeResetSaturates(t *testing.T) {
+	l, _, _ := newTestLimiter(t, []Rule{{Name: "out", Algorithm: algorithms.TokenBucket, Limit: 10, Period: time.Minute, Unit: OutputTokens}})
+	d := l.Check(ctx, user("a"))
+	// 1e10 tokens at 10 a minute drain in about 1900 years.
+	if err := d.Reservation.Settle(ctx, Usage{OutputTokens: 1e10}); err != nil {
+		t.Fatal(err)
+	}
+	d = l.Check(ctx, user("a"))
+	if d.Allowed || d.RetryAfter <= 0 || d.Limiting.Reset <= 0 {
+		t.Fatalf("allowed=%v RetryAfter=%v Reset=%v, want denied with positive, saturated durations", d.Allowed, d.RetryAfter, d.Limiting.Reset)
+	}
+}
