@@ -29,16 +29,15 @@ type Error struct {
 }
 
 // Error formats the problem as
-// `policy: /rules/3/limit: "60/hour" is not a rate; did you mean "60/h"?`.
+// `policy: /rules/3/limit: "60/hour" is not a rate; did you mean "60/h"?`;
+// a problem of the whole document has no path part.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("policy: ")
-	if e.Path == "" {
-		b.WriteString("(document)")
-	} else {
+	if e.Path != "" {
 		b.WriteString(e.Path)
+		b.WriteString(": ")
 	}
-	b.WriteString(": ")
 	b.WriteString(e.Message)
 	if e.Suggestion != "" {
 		b.WriteString("; did you mean ")
@@ -196,8 +195,9 @@ func oneOf(candidates []string) string {
 	return strings.Join(c[:len(c)-1], ", ") + " or " + c[len(c)-1]
 }
 
-// comparePaths orders JSON pointers in document order: token by token,
-// array indices numerically.
+// comparePaths orders JSON pointers token by token: array indices
+// numerically (document order), object fields by name (the document's
+// own order is lost when YAML becomes JSON).
 func comparePaths(a, b string) int {
 	at, bt := strings.Split(a, "/"), strings.Split(b, "/")
 	for i := 0; i < len(at) && i < len(bt); i++ {
@@ -209,7 +209,7 @@ func comparePaths(a, b string) int {
 		if errx == nil && erry == nil {
 			return x - y
 		}
-		return 0 // fields of one object: keep the order found
+		return strings.Compare(at[i], bt[i])
 	}
 	return len(at) - len(bt)
 }

@@ -67,10 +67,7 @@ func TestExamplePerModel(t *testing.T) {
 // group guards.
 func TestExampleKeysAndTeams(t *testing.T) {
 	p := loadExample(t, "keys-and-teams.yaml")
-	l, err := limiter.New(memory.New(), p.Rules(), limiter.WithFallback(memory.New(), 2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newLimiter(t, p, limiter.WithFallback(memory.New(), 2))
 	ctx := context.Background()
 	key := func(k string, tokens int64) *limiter.Request {
 		return &limiter.Request{Facts: dimensions.Facts{APIKey: k, Model: "gpt-4o", Custom: map[string]string{"team": "research"}},

@@ -31,7 +31,7 @@ func (c *clock) now() time.Time { return c.t }
 
 // newLimiter returns a limiter over a fresh memory store with the rules of
 // p and a fake clock.
-func newLimiter(t testing.TB, p *Policy) (*limiter.Limiter, *clock) {
+func newLimiter(t testing.TB, p *Policy, opts ...limiter.Option) (*limiter.Limiter, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
 	var rules []limiter.Rule
@@ -40,7 +40,7 @@ func newLimiter(t testing.TB, p *Policy) (*limiter.Limiter, *clock) {
 	}
 	// memory.Store does not (yet) declare itself in-process, so the
 	// limiter would put a deadline on every call: turn that off.
-	l, err := limiter.New(memory.New(), rules, limiter.WithClock(clk.now), limiter.WithStoreTimeout(0))
+	l, err := limiter.New(memory.New(), rules, append([]limiter.Option{limiter.WithClock(clk.now), limiter.WithStoreTimeout(0)}, opts...)...)
 	if err != nil {
 		t.Fatalf("limiter.New: %v", err)
 	}
