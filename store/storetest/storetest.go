@@ -340,7 +340,10 @@ func testSequential(h *harness, k algorithms.Kind) {
 			}
 		}
 		// A denial's RetryAfter is honest: after it, the cost passes.
-		for h.one(key, p, 1).Allowed {
+		for i := int64(0); h.one(key, p, 1).Allowed; i++ {
+			if i > capacity {
+				t.Fatalf("%s: %d units allowed at one instant, capacity %d", variantName(p), i, capacity)
+			}
 		}
 		if k != algorithms.Concurrency {
 			r := h.one(key, p, 1)

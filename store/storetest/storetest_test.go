@@ -56,6 +56,19 @@ func (s *lockedModel) Apply(_ context.Context, now int64, ops []store.Op, result
 				delete(s.m.states, op.Key)
 			}
 		}
+	case "always-allow":
+		s.m.apply(now, ops, results)
+		for i := range results {
+			results[i].Allowed, results[i].Reason = true, algorithms.ReasonNone
+		}
+	case "stale-retry":
+		// Reports a RetryAfter one µs short.
+		s.m.apply(now, ops, results)
+		for i := range results {
+			if results[i].RetryAfter > 1 {
+				results[i].RetryAfter--
+			}
+		}
 	case "no-lock":
 		// Evaluates without a lock: the model's maps race.
 		s.m.apply(now, ops, results)
@@ -116,7 +129,7 @@ func TestSuiteRejectsBrokenStores(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a test binary per bug")
 	}
-	bugs := []string{"commit-denied", "no-clone", "early-expiry", "drop-shadow", "no-validation", "no-reset", "reclose"}
+	bugs := []string{"always-allow", "stale-retry", "commit-denied", "no-clone", "early-expiry", "drop-shadow", "no-validation", "no-reset", "reclose"}
 	for _, bug := range bugs {
 		t.Run(bug, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStore$")
