@@ -15,6 +15,19 @@ type document struct {
 	Models     []modelDoc `json:"models"`
 	Rules      []ruleDoc  `json:"rules"`
 	Groups     []groupDoc `json:"groups"`
+	Prices     *pricesDoc `json:"prices"`
+}
+
+type pricesDoc struct {
+	Currency string              `json:"currency"`
+	Models   map[string]priceDoc `json:"models"`
+}
+
+type priceDoc struct {
+	Input       json.RawMessage `json:"input"`
+	CachedInput json.RawMessage `json:"cached_input,omitempty"`
+	Output      json.RawMessage `json:"output"`
+	Aliases     []string        `json:"aliases,omitempty"`
 }
 
 // settings are the fields defaults and overrides may set.

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-go/tollgate/limiter"
+	"github.com/tollgate-go/tollgate/tokens"
 )
 
 // MaxDocumentSize is the largest document Load accepts, in bytes.
@@ -21,14 +22,20 @@ const MaxDocumentSize = 8 << 20
 // Policy is a loaded, valid policy document: the limiter rules it compiles
 // to. It is immutable and safe for concurrent use.
 type Policy struct {
-	rules []limiter.Rule
-	stats *evalStats
+	rules  []limiter.Rule
+	prices *tokens.PriceTable
+	stats  *evalStats
 }
 
 // Rules returns the policy's rules, for limiter.New or Limiter.SetRules.
 // The slice is a fresh copy; the rules' predicates are shared and safe
 // for concurrent use.
 func (p *Policy) Rules() []limiter.Rule { return slices.Clone(p.rules) }
+
+// Prices returns the document's price table (its prices section), or nil
+// when it has none. Adapters use it to compute Estimate.Cost and the
+// settled cost for rules whose unit is cost.
+func (p *Policy) Prices() *tokens.PriceTable { return p.prices }
 
 // EvalErrors returns how many predicate evaluations of this policy's
 // rules have failed (and were treated as no match) so far.
@@ -127,7 +134,13 @@ func load(data []byte, o *options) (*Policy, error) {
 	_ = json.Unmarshal(js, &doc) // type mismatches are schema errors, already reported
 
 	stats := &evalStats{logger: o.logger, hook: o.evalHook}
-	env, names, err := newEnv(doc.Attributes)
+	var declared []string // attributes that do not clash with a predefined name
+	for _, a := range doc.Attributes {
+		if !slices.Contains(predefinedNames(), a) && !slices.Contains(reservedAttributes, a) {
+			declared = append(declared, a)
+		}
+	}
+	env, names, err := newEnv(declared)
 	if err != nil {
 		p.add("/attributes", nil, "", "cannot declare attributes: %v", err)
 		return nil, p.err()
@@ -137,8 +150,9 @@ func load(data []byte, o *options) (*Policy, error) {
 		c.dims[d] = true
 	}
 	c.compile(&doc)
+	prices := c.compilePrices(doc.Prices)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
-	return &Policy{rules: c.rules, stats: stats}, nil
+	return &Policy{rules: c.rules, prices: prices, stats: stats}, nil
 }

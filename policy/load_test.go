@@ -215,3 +215,17 @@ func TestSchemaReferenceForEditors(t *testing.T) {
 		t.Errorf("embedded Schema differs from schema/tollgate.schema.json (%v)", err)
 	}
 }
+
+// TestSchemaErrorsInOneRule checks that several problems in one rule are
+// all reported.
+func TestSchemaErrorsInOneRule(t *testing.T) {
+	_, err := Load([]byte("version: 1\nattributes: [headers]\nrules:\n  - {limit: 60/hour, unit: tokns}\n"))
+	var got []string
+	for _, e := range Errors(err) {
+		got = append(got, e.Path)
+	}
+	want := []string{"/attributes/0", "/rules/0", "/rules/0/limit", "/rules/0/unit"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("paths = %q; want %q\n%v", got, want, err)
+	}
+}

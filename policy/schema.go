@@ -73,7 +73,13 @@ func objectKind(path string) string {
 			parts = append(parts, p)
 		}
 	}
-	switch strings.Join(parts, "/") {
+	joined := strings.Join(parts, "/")
+	if strings.HasPrefix(joined, "prices/models/") && strings.Count(joined, "/") == 2 {
+		return "price"
+	}
+	switch joined {
+	case "prices":
+		return "prices"
 	case "":
 		return ""
 	case "defaults", "overrides", "groups/defaults", "groups/overrides":
@@ -87,7 +93,7 @@ func objectKind(path string) string {
 	case "models/rate_limit":
 		return "rate_limit"
 	}
-	if strings.HasSuffix(strings.Join(parts, "/"), "reject") {
+	if strings.HasSuffix(joined, "reject") {
 		return "reject"
 	}
 	return "?"
@@ -156,11 +162,16 @@ func validateSchema(doc any, attrs []string, p *problems) {
 		}
 	}
 	walk(ve)
+	// One error per path: several failing keywords at one value explain
+	// the same mistake.
 	seen := map[string]bool{}
 	for _, leaf := range leaves {
 		for _, e := range explainSchemaError(doc, leaf, attrs) {
-			k := e.Path + "\x00" + e.Message
-			if seen[k] || covered(p.list, e.Path) && !strings.HasPrefix(leaf.Message, "additionalProperties") {
+			k := e.Path
+			if strings.HasPrefix(e.Message, "missing required field") {
+				k += "\x00" + e.Message
+			}
+			if seen[k] {
 				continue
 			}
 			seen[k] = true
@@ -197,6 +208,9 @@ func explainSchemaError(doc any, leaf *jsonschema.ValidationError, attrs []strin
 		}
 		return out
 	case "enum", "pattern":
+		if objectKind(strings.TrimSuffix(path, "/"+field)) == "price" {
+			return []*Error{priceError(path, value)}
+		}
 		if b, ok := value.(bool); ok && (field == "mode" || field == "on_store_error") {
 			return []*Error{boolModeError(path, field, b)}
 		}
@@ -214,6 +228,9 @@ func explainSchemaError(doc any, leaf *jsonschema.ValidationError, attrs []strin
 			return []*Error{limitNumberError(path, n)}
 		}
 	case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum":
+		if objectKind(strings.TrimSuffix(path, "/"+field)) == "price" {
+			return []*Error{priceError(path, value)}
+		}
 		if n, ok := value.(json.Number); ok {
 			return []*Error{rangeError(path, field, n)}
 		}
@@ -283,4 +300,8 @@ func boolModeError(path, field string, b bool) *Error {
 	}
 	return &Error{Path: path, Value: b, Suggestion: word,
 		Message: fmt.Sprintf("%s is the boolean %v: YAML reads an unquoted %s as a boolean, so quote it", field, b, word)}
+}
+
+func priceError(path string, value any) *Error {
+	return &Error{Path: path, Value: value, Message: fmt.Sprintf("price %s is not a non-negative decimal with at most six decimals (units of currency per 1M tokens)", jsonText(value))}
 }
