@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/cel-go/cel"
@@ -22,8 +23,9 @@ import (
 // read, besides the declared custom attributes.
 var requestStrings = []string{"user", "tenant", "api_key", "model", "tool", "route", "client_ip", "method"}
 
-// predicateCostLimit bounds the work of one evaluation (CEL cost units),
-// so a predicate that loops over a huge header map cannot stall checks.
+// predicateCostLimit bounds the work of one evaluation of a predicate
+// with a comprehension (CEL cost units), so a predicate that loops over a
+// huge header map cannot stall checks.
 const predicateCostLimit = 100_000
 
 // newEnv returns the CEL environment of a document with the given custom
@@ -46,9 +48,10 @@ func newEnv(attrs []string) (*cel.Env, []string, error) {
 
 // evalStats counts predicate evaluation errors of one Policy.
 type evalStats struct {
-	errors atomic.Uint64
-	logger *slog.Logger
-	hook   func(rule string, err error)
+	activations sync.Pool // of *activation, so evaluations do not allocate one
+	errors      atomic.Uint64
+	logger      *slog.Logger
+	hook        func(rule string, err error)
 }
 
 // predicate is a compiled `when` expression. It is safe for concurrent use.
@@ -65,8 +68,14 @@ type predicate struct {
 // and logged (the 1st, 2nd, 4th, 8th... error of each predicate, so a
 // broken predicate cannot flood the log).
 func (p *predicate) Match(r *limiter.Request) bool {
-	act := activation{r: r}
-	out, _, err := p.prg.Eval(&act)
+	act, _ := p.stats.activations.Get().(*activation)
+	if act == nil {
+		act = new(activation)
+	}
+	act.r = r
+	out, _, err := p.prg.Eval(act)
+	act.r = nil
+	p.stats.activations.Put(act)
 	if err == nil {
 		if b, ok := out.(types.Bool); ok {
 			return bool(b)
@@ -153,7 +162,14 @@ func (c *compiler) compilePredicate(rule, src, path string) limiter.Matcher {
 	if indexed && whole {
 		return limiter.Equal(d, v)
 	}
-	prg, err := c.env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(predicateCostLimit))
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if len(ast.MatchDescendants(ast.NavigateAST(checked.NativeRep()), ast.KindMatcher(ast.ComprehensionKind))) > 0 {
+		// Only a comprehension (all, exists, map, filter) can run long;
+		// cost tracking costs several allocations per evaluation, so
+		// other predicates go without it.
+		popts = append(popts, cel.CostLimit(predicateCostLimit))
+	}
+	prg, err := c.env.Program(checked, popts...)
 	if err != nil {
 		c.fail(path, src, "", "predicate cannot be planned: %v", err)
 		return nil

@@ -141,3 +141,23 @@ rules:
 		t.Errorf("matched %q; want claim", matched(&d))
 	}
 }
+
+// TestPredicateCostLimit checks that a comprehension over a huge input
+// stops at the cost limit and does not match.
+func TestPredicateCostLimit(t *testing.T) {
+	p := mustLoad(t, `version: 1
+rules:
+  - {name: loop, limit: 5/m, when: 'request.headers.all(k, request.headers.all(j, k != "" && j != ""))'}
+`)
+	h := map[string][]string{}
+	for i := range 2000 {
+		h["X-H"+string(rune('a'+i%26))+string(rune('a'+i/26%26))+string(rune('a'+i/676))] = []string{"v"}
+	}
+	r := &limiter.Request{Header: h}
+	if p.Rules()[0].When.Match(r) {
+		t.Error("a predicate over its cost limit matched")
+	}
+	if p.EvalErrors() != 1 {
+		t.Errorf("EvalErrors = %d; want 1", p.EvalErrors())
+	}
+}
