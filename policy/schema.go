@@ -239,7 +239,7 @@ func explainSchemaError(doc any, leaf *jsonschema.ValidationError, attrs []strin
 			break
 		}
 		if field == "version" {
-			return []*Error{{Path: path, Value: value, Message: fmt.Sprintf("version %v is not supported: the only version is 1", value)}}
+			return []*Error{{Path: path, Value: value, Message: fmt.Sprintf("version %s is not supported: the only version is 1", jsonText(value))}}
 		}
 	case "minProperties":
 		return []*Error{{Path: path, Message: "rate_limit is empty: give at least one of rps, rpm, rph, rpd, tps, tpm, tph, tpd"}}
@@ -297,6 +297,9 @@ func boolModeError(path, field string, b bool) *Error {
 	word := "off"
 	if b {
 		word = "on"
+	}
+	if field != "mode" {
+		return &Error{Path: path, Value: b, Message: fmt.Sprintf("%s is the boolean %v (YAML reads unquoted on, off, yes and no as booleans): want %s", field, b, oneOf(failNames))}
 	}
 	return &Error{Path: path, Value: b, Suggestion: word,
 		Message: fmt.Sprintf("%s is the boolean %v: YAML reads an unquoted %s as a boolean, so quote it", field, b, word)}
