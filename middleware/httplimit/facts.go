@@ -37,6 +37,16 @@ func (m *Middleware) clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	if !m.trusted(peer) {
+		if peer.Is4() {
+			// The text of a parsed IPv4 address is already canonical:
+			// keep it, without allocating.
+			if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 && !strings.Contains(r.RemoteAddr[:i], ":") {
+				return r.RemoteAddr[:i]
+			}
+			if !strings.Contains(r.RemoteAddr, ":") {
+				return r.RemoteAddr
+			}
+		}
 		return peer.String()
 	}
 	client := peer

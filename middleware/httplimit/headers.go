@@ -3,7 +3,10 @@ package httplimit
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-go/tollgate/algorithms"
 	"github.com/tollgate-go/tollgate/limiter"
@@ -51,19 +54,19 @@ func (m *Middleware) setHeaders(h http.Header, d *limiter.Decision) {
 	var buf [256]byte
 	if !d.Allowed {
 		if lim.StoreError {
-			h[hRetryAfter] = []string{strconv.FormatInt(m.cfg.unavailable, 10)}
+			setValue(h, hRetryAfter, strconv.AppendInt(buf[:0], m.cfg.unavailable, 10))
 			return
 		}
 		if lim.Reason == algorithms.ReasonExceedsCapacity {
 			// It will never pass: a Retry-After would only invite a loop.
 			if m.cfg.openAI {
-				h[hShouldRetry] = []string{"false"}
+				setValue(h, hShouldRetry, append(buf[:0], "false"...))
 			}
 		} else {
-			h[hRetryAfter] = []string{string(strconv.AppendInt(buf[:0], RetryAfterSeconds(d.RetryAfter), 10))}
+			setValue(h, hRetryAfter, strconv.AppendInt(buf[:0], RetryAfterSeconds(d.RetryAfter), 10))
 			if m.cfg.openAI {
 				ms := max(int64((d.RetryAfter+time.Millisecond-1)/time.Millisecond), 1)
-				h[hRetryAfterMs] = []string{string(strconv.AppendInt(buf[:0], ms, 10))}
+				setValue(h, hRetryAfterMs, strconv.AppendInt(buf[:0], ms, 10))
 			}
 		}
 	}
@@ -81,26 +84,83 @@ func (m *Middleware) setHeaders(h http.Header, d *limiter.Decision) {
 	}
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, ceilSeconds(t), 10)
-	h[hRateLimit] = []string{string(b)}
+	setValue(h, hRateLimit, b)
 	if m.cfg.policy {
-		b = buf[:0]
-		for i := range d.Len() {
-			rr := d.Result(i)
-			if !enforcing(&rr) {
-				continue
-			}
-			if len(b) > 0 {
-				b = append(b, ", "...)
-			}
-			b = appendPolicy(b, &rr)
-		}
-		if len(b) > 0 {
-			h[hPolicy] = []string{string(b)}
+		if d.Len() == 1 {
+			h[hPolicy] = m.policies.get(lim)
+		} else {
+			m.setPolicies(h, d, buf[:0])
 		}
 	}
 	if m.cfg.openAI {
 		m.setOpenAIHeaders(h, d)
 	}
+}
+
+// setPolicies writes the RateLimit-Policy of a decision of several rules.
+func (m *Middleware) setPolicies(h http.Header, d *limiter.Decision, b []byte) {
+	for i := range d.Len() {
+		rr := d.Result(i)
+		if !enforcing(&rr) {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendPolicy(b, &rr)
+	}
+	if len(b) > 0 {
+		setValue(h, hPolicy, b)
+	}
+}
+
+// headerValue is a header value and its text in one allocation.
+type headerValue struct {
+	v [1]string
+	b [104]byte
+}
+
+// setValue sets h[key] to the text b (copied) with one allocation. The
+// slice it stores has no spare capacity, so an Add copies it.
+func setValue(h http.Header, key string, b []byte) {
+	if len(b) > len(headerValue{}.b) || len(b) == 0 {
+		h[key] = []string{string(b)}
+		return
+	}
+	hv := new(headerValue)
+	n := copy(hv.b[:], b)
+	hv.v[0] = unsafe.String(&hv.b[0], n)
+	h[key] = hv.v[:1:1]
+}
+
+// policyCache keeps the RateLimit-Policy value of single-rule decisions,
+// by rule, so that the common case allocates nothing for it. It holds at
+// most maxCachedPolicies entries and starts afresh when full (rule sets
+// replaced many times).
+type policyCache struct {
+	m atomic.Pointer[sync.Map]
+	n atomic.Int64
+}
+
+const maxCachedPolicies = 1024
+
+func (c *policyCache) get(rr *limiter.RuleResult) []string {
+	m := c.m.Load()
+	if m != nil {
+		if v, ok := m.Load(rr.Rule); ok {
+			return v.([]string)
+		}
+	}
+	v := []string{string(appendPolicy(nil, rr))}
+	if m == nil || c.n.Load() >= maxCachedPolicies {
+		m = new(sync.Map)
+		c.m.Store(m)
+		c.n.Store(0)
+	}
+	if _, loaded := m.LoadOrStore(rr.Rule, v); !loaded {
+		c.n.Add(1)
+	}
+	return v
 }
 
 // appendItem appends a policy name as a structured-field String. Rule
@@ -194,8 +254,8 @@ func tighter(a, b *limiter.RuleResult) bool {
 
 func setOpenAI(h http.Header, rr *limiter.RuleResult, limit, remaining, reset string) {
 	var buf [32]byte
-	h[limit] = []string{string(strconv.AppendInt(buf[:0], rr.Limit, 10))}
-	h[remaining] = []string{string(strconv.AppendInt(buf[:0], rr.Remaining, 10))}
+	setValue(h, limit, strconv.AppendInt(buf[:0], rr.Limit, 10))
+	setValue(h, remaining, strconv.AppendInt(buf[:0], rr.Remaining, 10))
 	t := rr.Reset
 	if !rr.Allowed && rr.RetryAfter > 0 {
 		t = rr.RetryAfter

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/tollgate-go/tollgate/limiter"
 	"github.com/tollgate-go/tollgate/tokens"
@@ -15,8 +16,9 @@ import (
 // Middleware limits HTTP requests with a limiter.Limiter. Create it with
 // New. It is safe for concurrent use.
 type Middleware struct {
-	l   *limiter.Limiter
-	cfg config
+	l        *limiter.Limiter
+	cfg      config
+	policies policyCache
 }
 
 // Result is the outcome of checking one request.
@@ -141,11 +143,14 @@ func (m *Middleware) wantsBody(r *http.Request) bool {
 	return len(ct) == 0 || isJSON(ct[0])
 }
 
+// reqPool recycles limiter requests: Check takes a pointer, which would
+// otherwise move every Result to the heap.
+var reqPool = sync.Pool{New: func() any { return new(limiter.Request) }}
+
 // check builds the limiter request of r (with its body prefix) and checks
 // it.
-func (m *Middleware) check(r *http.Request, body []byte, complete bool) Result {
-	var res Result
-	req := &res.Request
+func (m *Middleware) check(r *http.Request, body []byte, complete bool) (res Result) {
+	req := reqPool.Get().(*limiter.Request)
 	req.APIKey = apiKey(r.Header)
 	req.ClientIP = m.clientIP(r)
 	req.Method = r.Method
@@ -155,21 +160,26 @@ func (m *Middleware) check(r *http.Request, body []byte, complete bool) Result {
 		id := m.cfg.identity(r)
 		req.User, req.Tenant, req.Identity, req.Custom = id.User, id.Tenant, id.Claims, id.Custom
 	}
-	if body != nil {
+	// In LLM mode the estimator reads the model; only a JSON-RPC body
+	// needs the peek (for its tool).
+	if body != nil && (!m.cfg.llm || bytes.Contains(body, []byte(`"jsonrpc"`))) {
 		peekFacts(&req.Facts, body, complete)
 	}
 	if req.Model == "" {
 		req.Model = modelFromPath(r.URL.Path)
 	}
 	if m.cfg.llm {
-		m.estimate(r, body, complete, &res)
+		res.LLM = m.estimate(r, body, complete, req)
 	}
 	res.Decision = m.l.Check(r.Context(), req)
+	res.Request = *req
+	*req = limiter.Request{}
+	reqPool.Put(req)
 	return res
 }
 
 // estimate fills the LLM estimate of a request.
-func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, res *Result) {
+func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, req *limiter.Request) tokens.Request {
 	path := r.URL.Path
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
@@ -182,12 +192,12 @@ func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, res *
 	if !complete || err != nil {
 		n := max(r.ContentLength, int64(len(body)))
 		tr.Input, tr.FromLength = tokens.EstimateFromLength(n), true
-		tr.Model = res.Request.Model
+		tr.Model = req.Model
 	}
-	if tr.Model != "" && res.Request.Model == "" {
-		res.Request.Model = tr.Model
+	if tr.Model != "" && req.Model == "" {
+		req.Model = tr.Model
 	}
-	tr.Model = res.Request.Model
+	tr.Model = req.Model
 	out := tr.MaxOutput + tr.ThinkingBudget
 	if out == 0 {
 		out = m.cfg.maxOutput
@@ -196,8 +206,8 @@ func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, res *
 	if m.cfg.cost != nil {
 		est.Cost = m.cfg.cost(tr.Model, est)
 	}
-	res.LLM = tr
-	res.Request.Estimate = est
+	req.Estimate = est
+	return tr
 }
 
 // readPrefix reads up to limit bytes of rc and returns them, whether they
