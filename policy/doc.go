@@ -2,7 +2,7 @@
 // compiles them to limiter rules.
 //
 // A document is validated against an embedded JSON Schema (draft 2020-12,
-// [Schema], also in schema/tollgate.schema.json for editors), then for
+// [Schema], the file schema/tollgate.schema.json, for editors too), then for
 // consistency; every problem is an [*Error] with the JSON pointer of the
 // offending value, and Load returns all of them at once:
 //

@@ -15,14 +15,16 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
-// Schema is the JSON Schema (draft 2020-12) of policy documents, the same
-// bytes as policy/schema/tollgate.schema.json. Editors that understand
-// JSON Schema can validate and complete policy files with it: put
-// `"$schema": "<url or path of that file>"` in a JSON document, or
-// `# yaml-language-server: $schema=<...>` at the top of a YAML one.
-//
 //go:embed schema/tollgate.schema.json
-var Schema []byte
+var schemaJSON []byte
+
+// Schema returns the JSON Schema (draft 2020-12) of policy documents: a
+// copy of policy/schema/tollgate.schema.json, which Load validates
+// against. Editors that understand JSON Schema validate and complete
+// policy files with that file: name it in a `"$schema"` field of a JSON
+// document, or in a `# yaml-language-server: $schema=<...>` first line of
+// a YAML one.
+func Schema() []byte { return bytes.Clone(schemaJSON) }
 
 const schemaURL = "https://raw.githubusercontent.com/tollgate-go/tollgate/main/policy/schema/tollgate.schema.json"
 
@@ -31,7 +33,7 @@ const schemaURL = "https://raw.githubusercontent.com/tollgate-go/tollgate/main/p
 var compiledSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.Draft = jsonschema.Draft2020
-	if err := c.AddResource(schemaURL, bytes.NewReader(Schema)); err != nil {
+	if err := c.AddResource(schemaURL, bytes.NewReader(schemaJSON)); err != nil {
 		return nil, err
 	}
 	return c.Compile(schemaURL)
@@ -44,7 +46,7 @@ var schemaFields = sync.OnceValue(func() map[string][]string {
 		Properties map[string]json.RawMessage                                 `json:"properties"`
 		Defs       map[string]struct{ Properties map[string]json.RawMessage } `json:"$defs"`
 	}
-	if err := json.Unmarshal(Schema, &raw); err != nil {
+	if err := json.Unmarshal(schemaJSON, &raw); err != nil {
 		panic("policy: embedded schema: " + err.Error()) // the test suite loads it
 	}
 	out := map[string][]string{"": keys(raw.Properties)}
