@@ -81,9 +81,14 @@ func (c *compiler) compile(doc *document) {
 	for i := range doc.Rules {
 		c.addRule(&doc.Rules[i], pointer("/rules", i), top, bottom, nil)
 	}
+	groups := map[string]string{}
 	for gi := range doc.Groups {
 		g := &doc.Groups[gi]
 		gp := pointer("/groups", gi)
+		if prev, dup := groups[g.Name]; dup && g.Name != "" {
+			c.fail(gp+"/name", g.Name, "", "duplicate group name %q (first at %s)", g.Name, prev)
+		}
+		groups[g.Name] = gp
 		c.checkSettings(g.Defaults, gp+"/defaults")
 		c.checkSettings(g.Overrides, gp+"/overrides")
 		var gm limiter.Matcher
@@ -113,10 +118,11 @@ func (c *compiler) compile(doc *document) {
 	}
 }
 
-// register records a rule name, refusing duplicates.
-func (c *compiler) register(name, path string, e *entry) bool {
+// register records a rule name, refusing duplicates; namePath is where
+// the name is written.
+func (c *compiler) register(name, namePath string, e *entry) bool {
 	if prev, dup := c.entries[name]; dup {
-		c.fail(path+"/name", name, "", "duplicate rule name %q (first at %s)", name, prev.path)
+		c.fail(namePath, name, "", "duplicate rule name %q (first at %s)", name, prev.path)
 		return false
 	}
 	c.entries[name] = e
@@ -127,7 +133,7 @@ func (c *compiler) register(name, path string, e *entry) bool {
 func (c *compiler) addRule(r *ruleDoc, path string, top, bottom []layer, groupWhen limiter.Matcher) {
 	e := &entry{path: path, doc: r}
 	e.chain = append(append(slices.Clone(top), layer{r.own(), path}), bottom...)
-	if r.Name == "" || !c.register(r.Name, path, e) {
+	if r.Name == "" || !c.register(r.Name, path+"/name", e) {
 		return
 	}
 	c.checkSettings(r.own(), path)
@@ -217,7 +223,7 @@ func (c *compiler) buildLimit(e *entry) {
 	algo, algoPath := pick(e.chain, func(s *settings) *string { return s.Algorithm })
 	if r.Calendar != "" {
 		// A calendar rule counts with fixed_window: defaults do not apply.
-		if algoPath != "" && algoPath != "/defaults" && !strings.HasSuffix(algoPath, "/defaults") && *algo != "fixed_window" {
+		if algo != nil && !strings.HasSuffix(algoPath, "/defaults") && *algo != "fixed_window" {
 			c.fail(e.path+"/calendar", r.Calendar, "", "calendar windows count with fixed_window, but %s/algorithm sets %s", algoPath, *algo)
 			e.ok = false
 		}
@@ -311,11 +317,20 @@ func (c *compiler) buildGuard(e *entry) {
 			return
 		}
 	}
-	for _, m := range slices.Concat(r.AllowModels, r.DenyModels) {
-		if strings.Contains(strings.TrimSuffix(m, "*"), "*") {
-			c.fail(e.path, m, "", "model pattern %q: only a final * is supported", m)
-			return
+	bad := false
+	for _, l := range []struct {
+		field string
+		list  []string
+	}{{"allow_models", r.AllowModels}, {"deny_models", r.DenyModels}} {
+		for i, m := range l.list {
+			if strings.Contains(strings.TrimSuffix(m, "*"), "*") {
+				c.fail(pointer(e.path+"/"+l.field, i), m, "", "model pattern %q: only a final * is supported (a prefix match)", m)
+				bad = true
+			}
 		}
+	}
+	if bad {
+		return
 	}
 	c.common(e)
 	e.rule.By = c.by(e)
@@ -446,7 +461,7 @@ func (c *compiler) compileModels(doc *document) {
 			}
 			name := "model:" + sanitizeName(m.Model) + ":" + k.key
 			e := &entry{path: mp, doc: &ruleDoc{Name: name}, chain: chain}
-			if !c.register(name, mp, e) {
+			if !c.register(name, mp+"/model", e) {
 				continue
 			}
 			c.common(e)

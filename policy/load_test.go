@@ -69,6 +69,8 @@ func TestLoadErrors(t *testing.T) {
 		// Consistency.
 		{"duplicate names", head + "  - {name: a, limit: 5/m}\n  - {name: a, limit: 6/m}\n", "/rules/1/name", `duplicate rule name "a" (first at /rules/0)`, ""},
 		{"duplicate with compact form", "version: 1\nmodels: [{model: m, rate_limit: {rpm: 5}}]\nrules: [{name: 'model:m:rpm', limit: 5/m}]\n", "/rules/0/name", "duplicate rule name", ""},
+		{"duplicate compact models", "version: 1\nmodels: [{model: m, rate_limit: {rpm: 5}}, {model: m, rate_limit: {rpm: 6}}]\n", "/models/1/model", `duplicate rule name "model:m:rpm" (first at /models/0)`, ""},
+		{"duplicate groups", "version: 1\ngroups: [{name: g, rules: []}, {name: g, rules: []}]\n", "/groups/1/name", `duplicate group name "g" (first at /groups/0)`, ""},
 		{"share above 1", head + "  - {name: p, limit: 5/m}\n  - {name: c, parent: p, share: 1.5}\n", "/rules/1/share", "share 1.5 is outside (0, 1]", ""},
 		{"share 0", head + "  - {name: p, limit: 5/m}\n  - {name: c, parent: p, share: 0}\n", "/rules/1/share", "share 0 is outside (0, 1]", ""},
 		{"share too small", head + "  - {name: p, limit: 5/m}\n  - {name: c, parent: p, share: 0.1}\n", "/rules/1/share", "less than 1", ""},
@@ -83,7 +85,7 @@ func TestLoadErrors(t *testing.T) {
 		{"guard with limit", head + "  - {name: g, limit: 5/m, deny_models: [x]}\n", "/rules/0/limit", "guard rule", ""},
 		{"guard with unit", head + "  - {name: g, unit: tokens, deny_models: [x]}\n", "/rules/0/unit", "does not apply", ""},
 		{"guard cap 0", head + "  - {name: g, max_output_tokens: 0}\n", "/rules/0/max_output_tokens", "must be at least 1", ""},
-		{"guard bad pattern", head + "  - {name: g, allow_models: ['gpt-*-mini']}\n", "/rules/0", "only a final *", ""},
+		{"guard bad pattern", head + "  - {name: g, allow_models: ['gpt-*-mini']}\n", "/rules/0/allow_models/0", "only a final *", ""},
 		{"concurrency delayed", head + "  - {name: a, limit: 5/m, algorithm: concurrency, unit: output_tokens}\n", "/rules/0", "cannot be delayed", ""},
 		// Predicates.
 		{"predicate syntax", head + "  - {name: a, limit: 5/m, when: 'request.model = \"x\"'}\n", "/rules/0/when", "predicate does not compile", ""},
