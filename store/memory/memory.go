@@ -194,27 +194,35 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		sh.latest = max(sh.latest, now)
 	}
 
-	// Evaluate every op on the state left by the ops before it.
+	// Look every key up first, so that the cache misses of different keys
+	// overlap; b.state[i] holds the state before op i until evaluated.
 	for i := range ops {
-		op := &ops[i]
 		b.prev[i], b.last[i] = -1, true
 		for j := i - 1; j >= 0; j-- {
-			if b.hash[j] == b.hash[i] && ops[j].Key == op.Key {
+			if b.hash[j] == b.hash[i] && ops[j].Key == ops[i].Key {
 				b.prev[i], b.last[j] = j, false
 				break
 			}
 		}
-		var st algorithms.State
 		if j := b.prev[i]; j >= 0 {
-			st, b.idx[i] = b.state[j], b.idx[j]
-		} else {
-			sh := s.shardOf(b.hash[i])
-			idx, _ := sh.find(b.hash[i], op.Key)
-			if b.idx[i] = int32(idx); idx >= 0 {
-				if e := sh.entry(idx); !e.expired(now) {
-					st = e.state
-				}
+			b.idx[i] = b.idx[j]
+			continue
+		}
+		sh := s.shardOf(b.hash[i])
+		idx, _ := sh.find(b.hash[i], ops[i].Key)
+		b.idx[i], b.state[i] = int32(idx), algorithms.State{}
+		if idx >= 0 {
+			if e := sh.entry(idx); !e.expired(now) {
+				b.state[i] = e.state
 			}
+		}
+	}
+	// Evaluate every op on the state left by the ops before it.
+	for i := range ops {
+		op := &ops[i]
+		st := b.state[i]
+		if j := b.prev[i]; j >= 0 {
+			st = b.state[j]
 		}
 		b.state[i], results[i] = algorithms.Apply(op.Params, st, now, op.Cost, op.Mode)
 		b.limited[i] = results[i].Reason == algorithms.ReasonLimited || (b.prev[i] >= 0 && b.limited[b.prev[i]])
