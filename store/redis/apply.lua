@@ -21,174 +21,201 @@ local MAXLEVEL = TWO53
 local MAXTTLMS = 9007199254740 -- floor(2^53 / 1000): about 285 years
 local floor = math.floor
 
-local function limbs(v)
-  if type(v) == 'table' then return v end
-  local t, i = {}, 0
-  repeat
-    i = i + 1
-    local l = v % BASE
-    t[i] = l
-    v = (v - l) / BASE
-  until v == 0
-  return t
-end
-
-local function norm(t)
-  local n = #t
-  while n > 1 and t[n] == 0 do t[n] = nil; n = n - 1 end
-  if n <= 2 or (n == 3 and (t[3] < 32 or (t[3] == 32 and t[2] == 0 and t[1] == 0))) then
-    local v = 0
-    for i = n, 1, -1 do v = v * BASE + t[i] end
-    return v
-  end
-  return t
-end
-
-local function add(a, b)
-  if type(a) == 'number' and type(b) == 'number' then
-    local s = a + b
-    if s < TWO53 then return s end
-  end
-  local x, y = limbs(a), limbs(b)
-  local r, carry = {}, 0
-  local n = #x
-  if #y > n then n = #y end
-  for i = 1, n do
-    local v = (x[i] or 0) + (y[i] or 0) + carry
-    if v >= BASE then r[i] = v - BASE; carry = 1 else r[i] = v; carry = 0 end
-  end
-  if carry > 0 then r[n + 1] = carry end
-  return norm(r)
-end
-
--- sub returns a-b; callers ensure a >= b.
-local function sub(a, b)
-  if type(a) == 'number' and type(b) == 'number' then return a - b end
-  local x, y = limbs(a), limbs(b)
-  local r, borrow = {}, 0
-  for i = 1, #x do
-    local v = x[i] - (y[i] or 0) - borrow
-    if v < 0 then r[i] = v + BASE; borrow = 1 else r[i] = v; borrow = 0 end
-  end
-  return norm(r)
-end
-
-local function mul(a, b)
-  if type(a) == 'number' and type(b) == 'number' then
-    local p = a * b
-    if p < TWO53 then return p end
-  end
-  local x, y = limbs(a), limbs(b)
-  local nx, ny = #x, #y
-  local r = {}
-  for i = 1, nx + ny + 1 do r[i] = 0 end
-  for i = 1, nx do
-    local carry, xi = 0, x[i]
-    for j = 1, ny do
-      local v = r[i + j - 1] + xi * y[j] + carry
+-- The arithmetic below (limbs and their fast paths) and the algorithms are
+-- defined on first use: a script call pays for the closures it needs only.
+local limbs, norm, add, sub, mul, cmp, divmod, divmodSat, divCeil, fmtbig, parsebig
+local arithLoaded = false
+local function loadArith()
+  if arithLoaded then return end
+  arithLoaded = true
+  limbs = function(v)
+    if type(v) == 'table' then return v end
+    local t, i = {}, 0
+    repeat
+      i = i + 1
       local l = v % BASE
-      r[i + j - 1] = l
-      carry = (v - l) / BASE
-    end
-    local k = i + ny
-    while carry > 0 do
-      local v = r[k] + carry
-      local l = v % BASE
-      r[k] = l
-      carry = (v - l) / BASE
-      k = k + 1
-    end
+      t[i] = l
+      v = (v - l) / BASE
+    until v == 0
+    return t
   end
-  return norm(r)
-end
 
-local function cmp(a, b)
-  if type(a) == 'number' and type(b) == 'number' then
-    if a < b then return -1 elseif a > b then return 1 end
-    return 0
+  norm = function(t)
+    local n = #t
+    while n > 1 and t[n] == 0 do t[n] = nil; n = n - 1 end
+    if n <= 2 or (n == 3 and (t[3] < 32 or (t[3] == 32 and t[2] == 0 and t[1] == 0))) then
+      local v = 0
+      for i = n, 1, -1 do v = v * BASE + t[i] end
+      return v
+    end
+    return t
   end
-  local x, y = limbs(a), limbs(b)
-  if #x ~= #y then
-    if #x < #y then return -1 end
-    return 1
+
+  add = function(a, b)
+    if type(a) == 'number' and type(b) == 'number' then
+      local s = a + b
+      if s < TWO53 then return s end
+    end
+    local x, y = limbs(a), limbs(b)
+    local r, carry = {}, 0
+    local n = #x
+    if #y > n then n = #y end
+    for i = 1, n do
+      local v = (x[i] or 0) + (y[i] or 0) + carry
+      if v >= BASE then r[i] = v - BASE; carry = 1 else r[i] = v; carry = 0 end
+    end
+    if carry > 0 then r[n + 1] = carry end
+    return norm(r)
   end
-  for i = #x, 1, -1 do
-    if x[i] ~= y[i] then
-      if x[i] < y[i] then return -1 end
+
+  -- sub returns a-b; callers ensure a >= b.
+  sub = function(a, b)
+    if type(a) == 'number' and type(b) == 'number' then return a - b end
+    local x, y = limbs(a), limbs(b)
+    local r, borrow = {}, 0
+    for i = 1, #x do
+      local v = x[i] - (y[i] or 0) - borrow
+      if v < 0 then r[i] = v + BASE; borrow = 1 else r[i] = v; borrow = 0 end
+    end
+    return norm(r)
+  end
+
+  mul = function(a, b)
+    if type(a) == 'number' and type(b) == 'number' then
+      local p = a * b
+      if p < TWO53 then return p end
+    end
+    local x, y = limbs(a), limbs(b)
+    local nx, ny = #x, #y
+    local r = {}
+    for i = 1, nx + ny + 1 do r[i] = 0 end
+    for i = 1, nx do
+      local carry, xi = 0, x[i]
+      for j = 1, ny do
+        local v = r[i + j - 1] + xi * y[j] + carry
+        local l = v % BASE
+        r[i + j - 1] = l
+        carry = (v - l) / BASE
+      end
+      local k = i + ny
+      while carry > 0 do
+        local v = r[k] + carry
+        local l = v % BASE
+        r[k] = l
+        carry = (v - l) / BASE
+        k = k + 1
+      end
+    end
+    return norm(r)
+  end
+
+  cmp = function(a, b)
+    if type(a) == 'number' and type(b) == 'number' then
+      if a < b then return -1 elseif a > b then return 1 end
+      return 0
+    end
+    local x, y = limbs(a), limbs(b)
+    if #x ~= #y then
+      if #x < #y then return -1 end
       return 1
     end
+    for i = #x, 1, -1 do
+      if x[i] ~= y[i] then
+        if x[i] < y[i] then return -1 end
+        return 1
+      end
+    end
+    return 0
   end
-  return 0
-end
 
--- divmod divides a >= 0 by 1 <= d <= 2^53: the exact quotient (a number or
--- limbs) and remainder. Above 2^53 it subtracts under-estimated multiples of
--- d (each step gains about 40 bits), then finishes in exact doubles: for
--- integers below 2^53, floor(a/d) computed in doubles is exact.
-local function divmod(a, d)
-  if type(a) == 'number' then
-    local q = floor(a / d)
-    return q, a - q * d
+  -- divmod divides a >= 0 by 1 <= d <= 2^53: the exact quotient (a number or
+  -- limbs) and remainder. Above 2^53 it subtracts under-estimated multiples of
+  -- d (each step gains about 40 bits), then finishes in exact doubles: for
+  -- integers below 2^53, floor(a/d) computed in doubles is exact.
+  divmod = function(a, d)
+    if type(a) == 'number' then
+      local q = floor(a / d)
+      return q, a - q * d
+    end
+    local q = 0
+    while type(a) == 'table' do
+      local v = 0
+      for i = #a, 1, -1 do v = v * BASE + a[i] end
+      local e = floor(v / d * (1 - 2 ^ -40))
+      if e < 1 then e = 1 end
+      a = sub(a, mul(e, d))
+      q = add(q, e)
+    end
+    local q2 = floor(a / d)
+    return add(q, q2), a - q2 * d
   end
-  local q = 0
-  while type(a) == 'table' do
-    local v = 0
-    for i = #a, 1, -1 do v = v * BASE + a[i] end
-    local e = floor(v / d * (1 - 2 ^ -40))
-    if e < 1 then e = 1 end
-    a = sub(a, mul(e, d))
-    q = add(q, e)
+
+  -- divmodSat is divmod with the quotient saturated at 2^63-1, as Go's u128.divmod.
+  divmodSat = function(a, d)
+    local q, r = divmod(a, d)
+    if type(q) == 'table' and cmp(q, MAXI64) > 0 then q = MAXI64 end
+    return q, r
   end
-  local q2 = floor(a / d)
-  return add(q, q2), a - q2 * d
-end
 
--- divmodSat is divmod with the quotient saturated at 2^63-1, as Go's u128.divmod.
-local function divmodSat(a, d)
-  local q, r = divmod(a, d)
-  if type(q) == 'table' and cmp(q, MAXI64) > 0 then q = MAXI64 end
-  return q, r
-end
+  -- divCeil returns ceil(a/d), saturated at 2^63-1.
+  divCeil = function(a, d)
+    local q, r = divmodSat(a, d)
+    if r ~= 0 and (type(q) == 'number' or cmp(q, MAXI64) < 0) then q = add(q, 1) end
+    return q
+  end
 
--- divCeil returns ceil(a/d), saturated at 2^63-1.
-local function divCeil(a, d)
-  local q, r = divmodSat(a, d)
-  if r ~= 0 and cmp(q, MAXI64) < 0 then q = add(q, 1) end
-  return q
+  fmtbig = function(v)
+    if type(v) == 'number' then return string.format('%d', v) end
+    local x, parts = {}, {}
+    for i = 1, #v do x[i] = v[i] end
+    local n = #x
+    while n > 0 do
+      local r = 0
+      for i = n, 1, -1 do
+        local c = r * BASE + x[i]
+        local q = floor(c / 10000000)
+        r = c - q * 10000000
+        x[i] = q
+      end
+      while n > 0 and x[n] == 0 do n = n - 1 end
+      parts[#parts + 1] = r
+    end
+    local s = string.format('%d', parts[#parts])
+    for i = #parts - 1, 1, -1 do s = s .. string.format('%07d', parts[i]) end
+    return s
+  end
+
+  -- parse reads a stored int64: a number when at most 2^53 in magnitude,
+  -- else limbs (only GCRA arrival times get there; they are never negative).
+  parsebig = function(s)
+    local v = tonumber(s)
+    if v == nil or v ~= floor(v) then return nil end
+    if v >= -TWO53 and v <= TWO53 then return v end
+    if v < 0 or #s > 19 or not string.find(s, '^%d+$') then return nil end
+    local n = #s
+    local big = add(mul(tonumber(string.sub(s, 1, n - 9)), 1000000000), tonumber(string.sub(s, n - 8)))
+    if cmp(big, MAXI64) > 0 then return nil end
+    return big
+  end
+
 end
 
 local function fmt(v)
   if type(v) == 'number' then return string.format('%d', v) end
-  local x, parts = {}, {}
-  for i = 1, #v do x[i] = v[i] end
-  local n = #x
-  while n > 0 do
-    local r = 0
-    for i = n, 1, -1 do
-      local c = r * BASE + x[i]
-      local q = floor(c / 10000000)
-      r = c - q * 10000000
-      x[i] = q
-    end
-    while n > 0 and x[n] == 0 do n = n - 1 end
-    parts[#parts + 1] = r
-  end
-  local s = string.format('%d', parts[#parts])
-  for i = #parts - 1, 1, -1 do s = s .. string.format('%07d', parts[i]) end
-  return s
+  loadArith()
+  return fmtbig(v)
 end
 
 -- parse reads a stored int64: a number when at most 2^53 in magnitude,
 -- else limbs (only GCRA arrival times get there; they are never negative).
 local function parse(s)
   local v = tonumber(s)
-  if v == nil or v ~= floor(v) then return nil end
-  if v >= -TWO53 and v <= TWO53 then return v end
-  if v < 0 or #s > 19 or not string.find(s, '^%d+$') then return nil end
-  local n = #s
-  local big = add(mul(tonumber(string.sub(s, 1, n - 9)), 1000000000), tonumber(string.sub(s, n - 8)))
-  if cmp(big, MAXI64) > 0 then return nil end
-  return big
+  if v ~= nil and v >= -TWO53 and v <= TWO53 then
+    if v ~= floor(v) then return nil end
+    return v
+  end
+  loadArith()
+  return parsebig(s)
 end
 
 local function clamp(v, lo, hi)
@@ -212,194 +239,207 @@ end
 -- Each algorithm returns the new state (nil: unchanged) and the result:
 -- s0, s1, s2, allowed, reason, remaining, retryAfter, resetAfter.
 
-local function fixedWindow(L, P, off, now, cost, force, s0, s1)
-  local ws = windowStart(now, P, off)
-  local count = s1
-  if s0 ~= ws then count = 0 end
-  local reset = ws + P - now
-  local want = cost
-  if want < 1 then want = 1 end
-  if cost < 0 or (force and cost > 0) then
-    count = addLevel(count, cost)
-  elseif want > L then
-    local ttl = reset
-    if count == 0 then ttl = 0 end
-    return nil, nil, nil, 0, 2, pos(L - count), 0, ttl
-  elseif count > L - want then
-    return nil, nil, nil, 0, 1, pos(L - count), reset, reset
-  elseif cost > 0 then
-    count = count + cost
-  end
-  if count == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-  return ws, count, 0, 1, 0, pos(L - count), 0, reset
-end
+local fixedWindow, slidingWindow, tokenBucket, gcra, concurrency
 
-local function slidingReset(ws, P, now, curr, prev)
-  if curr > 0 then return ws + 2 * P - now end
-  if prev > 0 then return ws + P - now end
-  return 0
-end
-
-local function slidingWindow(L, P, off, now, cost, force, s0, s1, s2)
-  local ws = windowStart(now, P, off)
-  local curr, prev = 0, 0
-  if s0 == ws then curr, prev = s1, s2 elseif s0 == ws - P then prev = s1 end
-  local e = now - ws
-  -- d = L - est, where est = ceil(prev*(P-e)/P) + curr may pass 2^53:
-  -- d keeps the sign and, when it matters, the exact value.
-  local d = (L - curr) - divCeil(mul(prev, P - e), P)
-  local want = cost
-  if want < 1 then want = 1 end
-  if cost < 0 then
-    curr = curr + cost
-    if curr < 0 then
-      prev = addLevel(prev, curr)
-      curr = 0
+-- loadAlgorithms defines the algorithms; the arithmetic only for those that need it.
+local function loadAlgorithms(kind)
+  if kind ~= 1 and kind ~= 5 then loadArith() end
+  if kind == 1 then
+  fixedWindow = function(L, P, off, now, cost, force, s0, s1)
+    local ws = windowStart(now, P, off)
+    local count = s1
+    if s0 ~= ws then count = 0 end
+    local reset = ws + P - now
+    local want = cost
+    if want < 1 then want = 1 end
+    if cost < 0 or (force and cost > 0) then
+      count = addLevel(count, cost)
+    elseif want > L then
+      local ttl = reset
+      if count == 0 then ttl = 0 end
+      return nil, nil, nil, 0, 2, pos(L - count), 0, ttl
+    elseif count > L - want then
+      return nil, nil, nil, 0, 1, pos(L - count), reset, reset
+    elseif cost > 0 then
+      count = count + cost
     end
-  elseif force and cost > 0 then
-    curr = addLevel(curr, cost)
-  elseif want > L then
-    return nil, nil, nil, 0, 2, pos(d), 0, slidingReset(ws, P, now, curr, prev)
-  elseif d < want then
-    local retry
-    local room = (L - curr) - want
-    if room >= 0 then
-      local q = divmod(mul(room, P), prev)
-      retry = P - q - e
-    else
-      local q = divmod(mul(L - want, P), curr)
-      retry = P - e + P - q
-    end
-    return nil, nil, nil, 0, 1, pos(d), retry, slidingReset(ws, P, now, curr, prev)
-  elseif cost > 0 then
-    curr = curr + cost
+    if count == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
+    return ws, count, 0, 1, 0, pos(L - count), 0, reset
   end
-  if curr == 0 and prev == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-  d = (L - curr) - divCeil(mul(prev, P - e), P)
-  return ws, curr, prev, 1, 0, pos(d), 0, slidingReset(ws, P, now, curr, prev)
-end
 
--- drainTime is how long until units more units of a bucket have drained.
-local function drainTime(units, P, L, frac)
-  if units <= 0 then return 0 end
-  return divCeil(sub(mul(units, P), frac), L)
-end
-
-local function tokenBucket(L, P, B, now, cost, force, level, last, frac)
-  if level <= 0 then
-    level, frac, last = 0, 0, now
-  elseif now > last then
-    local q, r = divmod(add(mul(now - last, L), frac), P)
-    if cmp(q, level) >= 0 then
-      level, frac = 0, 0
-    else
-      level, frac = level - q, r
-    end
-    last = now
+  elseif kind == 2 then
+  local function slidingReset(ws, P, now, curr, prev)
+    if curr > 0 then return ws + 2 * P - now end
+    if prev > 0 then return ws + P - now end
+    return 0
   end
-  local want = cost
-  if want < 1 then want = 1 end
-  if cost < 0 then
-    level = addLevel(level, cost)
-  elseif force and cost > 0 then
-    if level > MAXLEVEL - cost then
-      -- Units used saturate at exactly MaxLimit, as GCRA's do.
-      level, frac = MAXLEVEL, 0
-    else
+
+  slidingWindow = function(L, P, off, now, cost, force, s0, s1, s2)
+    local ws = windowStart(now, P, off)
+    local curr, prev = 0, 0
+    if s0 == ws then curr, prev = s1, s2 elseif s0 == ws - P then prev = s1 end
+    local e = now - ws
+    -- d = L - est, where est = ceil(prev*(P-e)/P) + curr may pass 2^53:
+    -- d keeps the sign and, when it matters, the exact value.
+    local d = (L - curr) - divCeil(mul(prev, P - e), P)
+    local want = cost
+    if want < 1 then want = 1 end
+    if cost < 0 then
+      curr = curr + cost
+      if curr < 0 then
+        prev = addLevel(prev, curr)
+        curr = 0
+      end
+    elseif force and cost > 0 then
+      curr = addLevel(curr, cost)
+    elseif want > L then
+      return nil, nil, nil, 0, 2, pos(d), 0, slidingReset(ws, P, now, curr, prev)
+    elseif d < want then
+      local retry
+      local room = (L - curr) - want
+      if room >= 0 then
+        local q = divmod(mul(room, P), prev)
+        retry = P - q - e
+      else
+        local q = divmod(mul(L - want, P), curr)
+        retry = P - e + P - q
+      end
+      return nil, nil, nil, 0, 1, pos(d), retry, slidingReset(ws, P, now, curr, prev)
+    elseif cost > 0 then
+      curr = curr + cost
+    end
+    if curr == 0 and prev == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
+    d = (L - curr) - divCeil(mul(prev, P - e), P)
+    return ws, curr, prev, 1, 0, pos(d), 0, slidingReset(ws, P, now, curr, prev)
+  end
+
+  elseif kind == 3 then
+  -- drainTime is how long until units more units of a bucket have drained.
+  local function drainTime(units, P, L, frac)
+    if units <= 0 then return 0 end
+    return divCeil(sub(mul(units, P), frac), L)
+  end
+
+  tokenBucket = function(L, P, B, now, cost, force, level, last, frac)
+    if level <= 0 then
+      level, frac, last = 0, 0, now
+    elseif now > last then
+      local q, r = divmod(add(mul(now - last, L), frac), P)
+      if cmp(q, level) >= 0 then
+        level, frac = 0, 0
+      else
+        level, frac = level - q, r
+      end
+      last = now
+    end
+    local want = cost
+    if want < 1 then want = 1 end
+    if cost < 0 then
+      level = addLevel(level, cost)
+    elseif force and cost > 0 then
+      if level > MAXLEVEL - cost then
+        -- Units used saturate at exactly MaxLimit, as GCRA's do.
+        level, frac = MAXLEVEL, 0
+      else
+        level = level + cost
+      end
+    elseif want > B then
+      return nil, nil, nil, 0, 2, pos(B - level), 0, drainTime(level, P, L, frac)
+    elseif level > B - want then
+      return nil, nil, nil, 0, 1, pos(B - level), drainTime(level - (B - want), P, L, frac), drainTime(level, P, L, frac)
+    elseif cost > 0 then
       level = level + cost
     end
-  elseif want > B then
-    return nil, nil, nil, 0, 2, pos(B - level), 0, drainTime(level, P, L, frac)
-  elseif level > B - want then
-    return nil, nil, nil, 0, 1, pos(B - level), drainTime(level - (B - want), P, L, frac), drainTime(level, P, L, frac)
-  elseif cost > 0 then
-    level = level + cost
+    if level == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
+    return level, last, frac, 1, 0, pos(B - level), 0, drainTime(level, P, L, frac)
   end
-  if level == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-  return level, last, frac, 1, 0, pos(B - level), 0, drainTime(level, P, L, frac)
-end
 
-local function gcraRemaining(x, capacity, P)
-  if cmp(x, capacity) >= 0 then return 0 end
-  return (divmod(sub(capacity, x), P))
-end
+  elseif kind == 4 then
+  local function gcraRemaining(x, capacity, P)
+    if cmp(x, capacity) >= 0 then return 0 end
+    return (divmod(sub(capacity, x), P))
+  end
 
-local TWO62 = 4611686018427387904
-local LOW62 = {16777215, 16777215, 16383} -- 2^62-1
+  local TWO62 = 4611686018427387904
+  local LOW62 = {16777215, 16777215, 16383} -- 2^62-1
 
--- split62 returns the low 62 bits and the high bits of a >= 2^62.
-local function split62(a)
-  local t = limbs(a)
-  local l3 = t[3] or 0
-  local top = l3 % 16384
-  local hi = (l3 - top) / 16384 + (t[4] or 0) * 1024 + (t[5] or 0) * 17179869184 + (t[6] or 0) * 288230376151711744
-  return norm({t[1], t[2] or 0, top}), hi
-end
+  -- split62 returns the low 62 bits and the high bits of a >= 2^62.
+  local function split62(a)
+    local t = limbs(a)
+    local l3 = t[3] or 0
+    local top = l3 % 16384
+    local hi = (l3 - top) / 16384 + (t[4] or 0) * 1024 + (t[5] or 0) * 17179869184 + (t[6] or 0) * 288230376151711744
+    return norm({t[1], t[2] or 0, top}), hi
+  end
 
--- gcra: the arrival time is tat (below 2^62 µs, hi 0) or hi*2^62 + tat.
-local function gcra(L, P, B, now, cost, force, tat, tatFrac, hi)
-  -- x: how far the arrival time lies ahead of now, in 1/L µs.
-  local x = 0
-  if hi ~= 0 then
-    local at = add(mul(hi, TWO62), tat)
-    if cmp(at, now) > 0 then x = add(mul(sub(at, now), L), tatFrac) end
-  else
-    local c = cmp(tat, now)
-    if c > 0 or (c == 0 and tatFrac > 0) then
-      x = add(mul(sub(tat, now), L), tatFrac)
+  -- gcra: the arrival time is tat (below 2^62 µs, hi 0) or hi*2^62 + tat.
+  gcra = function(L, P, B, now, cost, force, tat, tatFrac, hi)
+    -- x: how far the arrival time lies ahead of now, in 1/L µs.
+    local x = 0
+    if hi ~= 0 then
+      local at = add(mul(hi, TWO62), tat)
+      if cmp(at, now) > 0 then x = add(mul(sub(at, now), L), tatFrac) end
+    else
+      local c = cmp(tat, now)
+      if c > 0 or (c == 0 and tatFrac > 0) then
+        x = add(mul(sub(tat, now), L), tatFrac)
+      end
     end
+    local capacity = mul(B, P)
+    local want = cost
+    if want < 1 then want = 1 end
+    if cost < 0 then
+      local refund = mul(-cost, P)
+      if cmp(refund, x) >= 0 then x = 0 else x = sub(x, refund) end
+    elseif force and cost > 0 then
+      x = add(x, mul(cost, P))
+      local ceiling = mul(MAXLEVEL, P)
+      if cmp(x, ceiling) > 0 then x = ceiling end
+    elseif want > B then
+      return nil, nil, nil, 0, 2, gcraRemaining(x, capacity, P), 0, divCeil(x, L)
+    elseif cmp(add(x, mul(want, P)), capacity) > 0 then
+      local retry = divCeil(sub(x, mul(B - want, P)), L)
+      return nil, nil, nil, 0, 1, gcraRemaining(x, capacity, P), retry, divCeil(x, L)
+    elseif cost > 0 then
+      x = add(x, mul(cost, P))
+    end
+    if x == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
+    local q, r = divmod(x, L)
+    local at = add(q, now)
+    local rem, reset = gcraRemaining(x, capacity, P), divCeil(x, L)
+    if cmp(at, LOW62) <= 0 then return at, r, 0, 1, 0, rem, 0, reset end
+    -- From 2^62 µs on, the high bits go to s2, as in package algorithms.
+    local lo, h = split62(at)
+    return lo, r, h, 1, 0, rem, 0, reset
   end
-  local capacity = mul(B, P)
-  local want = cost
-  if want < 1 then want = 1 end
-  if cost < 0 then
-    local refund = mul(-cost, P)
-    if cmp(refund, x) >= 0 then x = 0 else x = sub(x, refund) end
-  elseif force and cost > 0 then
-    x = add(x, mul(cost, P))
-    local ceiling = mul(MAXLEVEL, P)
-    if cmp(x, ceiling) > 0 then x = ceiling end
-  elseif want > B then
-    return nil, nil, nil, 0, 2, gcraRemaining(x, capacity, P), 0, divCeil(x, L)
-  elseif cmp(add(x, mul(want, P)), capacity) > 0 then
-    local retry = divCeil(sub(x, mul(B - want, P)), L)
-    return nil, nil, nil, 0, 1, gcraRemaining(x, capacity, P), retry, divCeil(x, L)
-  elseif cost > 0 then
-    x = add(x, mul(cost, P))
-  end
-  if x == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-  local q, r = divmod(x, L)
-  local at = add(q, now)
-  local rem, reset = gcraRemaining(x, capacity, P), divCeil(x, L)
-  if cmp(at, LOW62) <= 0 then return at, r, 0, 1, 0, rem, 0, reset end
-  -- From 2^62 µs on, the high bits go to s2, as in package algorithms.
-  local lo, h = split62(at)
-  return lo, r, h, 1, 0, rem, 0, reset
-end
 
-local function concurrency(L, P, now, cost, force, inflight, last)
-  if inflight > 0 and now - last >= P then inflight = 0 end
-  local want = cost
-  if want < 1 then want = 1 end
-  if cost < 0 or (force and cost > 0) then
-    inflight = addLevel(inflight, cost)
-    last = now
-  elseif want > L then
-    local reset = 0
-    if inflight > 0 then reset = last + P - now; if reset < 1 then reset = 1 end end
-    return nil, nil, nil, 0, 2, pos(L - inflight), 0, reset
-  elseif inflight > L - want then
+  else
+  concurrency = function(L, P, now, cost, force, inflight, last)
+    if inflight > 0 and now - last >= P then inflight = 0 end
+    local want = cost
+    if want < 1 then want = 1 end
+    if cost < 0 or (force and cost > 0) then
+      inflight = addLevel(inflight, cost)
+      last = now
+    elseif want > L then
+      local reset = 0
+      if inflight > 0 then reset = last + P - now; if reset < 1 then reset = 1 end end
+      return nil, nil, nil, 0, 2, pos(L - inflight), 0, reset
+    elseif inflight > L - want then
+      local reset = last + P - now
+      if reset < 1 then reset = 1 end
+      return nil, nil, nil, 0, 1, pos(L - inflight), 0, reset
+    elseif cost > 0 then
+      inflight = inflight + cost
+      last = now
+    end
+    if inflight == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
     local reset = last + P - now
     if reset < 1 then reset = 1 end
-    return nil, nil, nil, 0, 1, pos(L - inflight), 0, reset
-  elseif cost > 0 then
-    inflight = inflight + cost
-    last = now
+    return inflight, last, 0, 1, 0, pos(L - inflight), 0, reset
   end
-  if inflight == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-  local reset = last + P - now
-  if reset < 1 then reset = 1 end
-  return inflight, last, 0, 1, 0, pos(L - inflight), 0, reset
+
+  end
 end
 
 local now = tonumber(ARGV[1])
@@ -410,7 +450,7 @@ if now == nil then
 end
 
 local minTTL = tonumber(ARGV[2]) or 0
-local states, order = {}, {}
+local states, order, loaded = {}, {}, {}
 local out = {''}
 local admitted = true
 for i = 1, #KEYS do
@@ -433,6 +473,10 @@ for i = 1, #KEYS do
     end
     states[key] = st
     order[#order + 1] = key
+  end
+  if not loaded[kind] then
+    loadAlgorithms(kind)
+    loaded[kind] = true
   end
   local s0, s1, s2, ok, reason, rem, retry, reset
   if L == 0 then
@@ -460,9 +504,11 @@ for i = 1, #KEYS do
   end
   st[5] = reset
   if ok == 0 and not shadow then admitted = false end
-  out[#out + 1] = string.format('%d %d %d', ok, reason, rem)
-  out[#out + 1] = fmt(retry)
-  out[#out + 1] = fmt(reset)
+  if type(retry) == 'number' and type(reset) == 'number' then
+    out[#out + 1] = string.format('%d %d %d %d %d', ok, reason, rem, retry, reset)
+  else
+    out[#out + 1] = string.format('%d %d %d %s %s', ok, reason, rem, fmt(retry), fmt(reset))
+  end
 end
 
 if admitted then
@@ -482,7 +528,13 @@ if admitted then
           if q < 1 then q = 1 end
           if q < ms then ms = q end
         end
-        redis.call('SET', key, fmt(st[1]) .. ' ' .. fmt(st[2]) .. ' ' .. fmt(st[3]), 'PX', ms)
+        local v
+        if type(st[1]) == 'number' then
+          v = string.format('%d %d %d', st[1], st[2], st[3])
+        else
+          v = fmt(st[1]) .. ' ' .. fmt(st[2]) .. ' ' .. fmt(st[3])
+        end
+        redis.call('SET', key, v, 'PX', ms)
       end
     end
   end

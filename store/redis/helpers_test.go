@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -48,3 +49,5 @@ func newServerClient(t testing.TB) *goredis.Client {
 func backends() []backend {
 	return []backend{miniredisBackend(), {"redis-server", func(t testing.TB) goredis.UniversalClient { return newServerClient(t) }}}
 }
+
+func procs() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,82 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/store"
+	"github.com/tollgate-go/tollgate/store/redis"
+	"github.com/tollgate-go/tollgate/store/redis/redistest"
+)
+
+// BenchmarkRedis measures decisions against a real redis-server, next to
+// go-redis PING and EVALSHA of "return 1" at the same concurrency. Each
+// goroutine has its own keys; limits are high enough that every decision
+// is admitted and writes. Goroutines = parallelism × GOMAXPROCS.
+func BenchmarkRedis(b *testing.B) {
+	addr := redistest.StartServer(b)
+	ctx := context.Background()
+	for _, g := range []int{1, 8, 64} {
+		c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: g + 4})
+		defer c.Close()
+		sha, err := c.ScriptLoad(ctx, "return 1").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		run := func(name string, body func(pb *testing.PB, id int64)) {
+			b.Run(fmt.Sprintf("%s/goroutines=%d", name, g), func(b *testing.B) {
+				b.ReportAllocs()
+				var ids atomic.Int64
+				b.SetParallelism(max(1, g/procs()))
+				b.RunParallel(func(pb *testing.PB) { body(pb, ids.Add(1)) })
+			})
+		}
+		run("ping", func(pb *testing.PB, _ int64) {
+			for pb.Next() {
+				if err := c.Ping(ctx).Err(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		run("evalsha-return1", func(pb *testing.PB, _ int64) {
+			for pb.Next() {
+				if err := c.EvalSha(ctx, sha, nil).Err(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		s := redis.New(c, redis.WithKeyPrefix("bench:"))
+		for _, rules := range []int{1, 4} {
+			run(fmt.Sprintf("decision-%drules", rules), func(pb *testing.PB, id int64) {
+				kinds := []algorithms.Kind{algorithms.TokenBucket, algorithms.FixedWindow, algorithms.GCRA, algorithms.SlidingWindow}
+				ops := make([]store.Op, rules)
+				for i := range ops {
+					ops[i] = store.Op{
+						Key:    "g" + strconv.FormatInt(id, 10) + ":r" + strconv.Itoa(i),
+						Params: algorithms.Params{Kind: kinds[i], Limit: 1e12, Period: 60e6},
+						Cost:   1,
+					}
+				}
+				res := make([]algorithms.Result, rules)
+				for pb.Next() {
+					if err := s.Apply(ctx, 0, ops, res); err != nil {
+						b.Error(err)
+						return
+					}
+					if !res[0].Allowed {
+						b.Errorf("denied: %+v", res[0])
+						return
+					}
+				}
+			})
+		}
+	}
+}
