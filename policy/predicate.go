@@ -151,7 +151,11 @@ func (c *compiler) compilePredicate(rule, src, path string) limiter.Matcher {
 		for _, e := range iss.Errors() {
 			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
 		}
-		c.fail(path, src, c.suggestPredicate(src), "predicate does not compile: %s", strings.Join(msgs, "; "))
+		hint := ""
+		if strings.Contains(strings.Join(msgs, " "), "undeclared reference") {
+			hint = " (variables: request.<field>, request.headers, auth.identity.<claim>; declare custom request fields under attributes)"
+		}
+		c.fail(path, src, c.suggestPredicate(src), "predicate does not compile: %s%s", strings.Join(msgs, "; "), hint)
 		return nil
 	}
 	if t := checked.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
@@ -237,33 +241,41 @@ var varRef = regexp.MustCompile(`\b(request|auth)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)
 
 // suggestPredicate returns src with misspelt variables corrected, or "".
 func (c *compiler) suggestPredicate(src string) string {
+	var fields []string // the x of every request.x
+	for _, n := range c.varNames {
+		if f, ok := strings.CutPrefix(n, "request."); ok {
+			fields = append(fields, f)
+		}
+	}
 	changed := false
 	out := varRef.ReplaceAllStringFunc(src, func(m string) string {
 		parts := strings.Split(m, ".")
-		if len(parts) < 2 {
-			return m
-		}
-		head := parts[0] + "." + parts[1]
-		if slices.Contains(c.varNames, head) || head == "auth.identity" {
-			return m
-		}
-		if parts[0] == "auth" {
-			// auth.<claim> for auth.identity.<claim>
-			if closest(parts[1], []string{"identity"}) == "identity" {
-				changed = true
-				return "auth.identity." + strings.Join(parts[2:], ".")
+		switch parts[0] {
+		case "auth":
+			if parts[1] == "identity" {
+				return m
 			}
 			changed = true
-			return "auth.identity." + strings.Join(parts[1:], ".")
-		}
-		if s := closest(head, c.varNames); s != "" {
+			if closest(parts[1], []string{"identity"}) == "identity" {
+				parts[1] = "identity" // auth.identty.x
+			} else {
+				parts = slices.Insert(parts, 1, "identity") // auth.userid
+			}
+		default:
+			if slices.Contains(fields, parts[1]) {
+				return m
+			}
+			s := closest(parts[1], fields)
+			if s == "" {
+				return m
+			}
 			changed = true
-			return s + strings.Join(append([]string{""}, parts[2:]...), ".")
+			parts[1] = s
 		}
-		return m
+		return strings.Join(parts, ".")
 	})
 	if !changed {
 		return ""
 	}
-	return strings.TrimSuffix(out, ".")
+	return out
 }

@@ -161,3 +161,20 @@ rules:
 		t.Errorf("EvalErrors = %d; want 1", p.EvalErrors())
 	}
 }
+
+func TestSuggestPredicate(t *testing.T) {
+	c := &compiler{}
+	_, c.varNames, _ = newEnv([]string{"plan"})
+	for _, tc := range []struct{ in, want string }{
+		{`request.modle == "x"`, `request.model == "x"`},
+		{`request.pan == "free" && request.usr == "u"`, `request.plan == "free" && request.user == "u"`},
+		{`auth.identty.userid == "1"`, `auth.identity.userid == "1"`},
+		{`auth.userid == "1"`, `auth.identity.userid == "1"`},
+		{`request.team == "red"`, ""}, // not a typo: an undeclared attribute
+		{`request.model == "x"`, ""},
+	} {
+		if got := c.suggestPredicate(tc.in); got != tc.want {
+			t.Errorf("suggestPredicate(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
