@@ -156,3 +156,29 @@ func TestWatch(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchMissingFile reports a missing file once, then loads it when it
+// appears.
+func TestWatchMissingFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "later.yaml")
+		l, _ := newLimiter(t, nil)
+		r := NewReloader(l, WithPollInterval(time.Second))
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go r.Watch(ctx, path)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if r.Failures() != 1 || r.Policy() != nil {
+			t.Fatalf("failures %d, policy %v; want 1 failure, no policy", r.Failures(), r.Policy())
+		}
+		if err := os.WriteFile(path, []byte(reloadV1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if r.Reloads() != 1 || len(l.Rules()) != 2 {
+			t.Errorf("reloads %d, rules %d; want 1, 2", r.Reloads(), len(l.Rules()))
+		}
+	})
+}
