@@ -27,9 +27,11 @@
 // # Time
 //
 // The store reads no clock: every decision uses the now passed to Apply,
-// in microseconds. now should not go backwards by more than the shortest
-// period in use: an entry removed as expired is fresh even for an earlier
-// now.
+// in microseconds. Once an expired entry is removed, its key is fresh even
+// for an earlier now: concurrent callers whose clocks differ by a few
+// microseconds see the same as if their requests had come that much later,
+// but a clock that goes back by more than a period may re-admit what that
+// period already counted.
 //
 // # Usage
 //
