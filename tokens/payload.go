@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 )
 
 // PayloadTokens estimates, with e (Heuristic when nil), the tokens of the
@@ -136,12 +137,21 @@ func (c *counter) payload(raw []byte, depth int) {
 }
 
 // duplicated reports whether one of texts is the JSON of structured.
+// Only texts that start like JSON are decoded.
 func duplicated(structured []byte, texts []string) bool {
 	var want any
-	if json.Unmarshal(structured, &want) != nil {
-		return false
-	}
+	decoded := false
 	for _, t := range texts {
+		t = strings.TrimSpace(t)
+		if t == "" || (t[0] != '{' && t[0] != '[') {
+			continue
+		}
+		if !decoded {
+			if json.Unmarshal(structured, &want) != nil {
+				return false
+			}
+			decoded = true
+		}
 		var got any
 		if json.Unmarshal([]byte(t), &got) == nil && reflect.DeepEqual(got, want) {
 			return true
