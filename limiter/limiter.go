@@ -99,6 +99,14 @@ func (l *Limiter) SetRules(rules []Rule) error {
 	return nil
 }
 
+// ValidateRules reports whether SetRules would accept rules with this
+// limiter's configuration, without changing anything. Its error is a
+// *RuleError naming the first bad rule.
+func (l *Limiter) ValidateRules(rules []Rule) error {
+	_, err := compile(rules, l.cfg.fallback != nil)
+	return err
+}
+
 // Rules returns a copy of the current rules.
 func (l *Limiter) Rules() []Rule {
 	set := l.set.Load()

@@ -449,3 +449,35 @@ func TestHugeResetSaturates(t *testing.T) {
 		t.Fatalf("allowed=%v RetryAfter=%v Reset=%v, want denied with positive, saturated durations", d.Allowed, d.RetryAfter, d.Limiting.Reset)
 	}
 }
+
+func TestInIndexesEveryValue(t *testing.T) {
+	l, _, _ := newTestLimiter(t, []Rule{
+		{Name: "cheap", Algorithm: algorithms.FixedWindow, Limit: 1, Period: time.Minute, When: In(dimensions.Model, "a", "b", "a")},
+		{Name: "other", Algorithm: algorithms.FixedWindow, Limit: 1, Period: time.Minute, When: Equal(dimensions.Model, "b")},
+	})
+	for _, c := range []struct {
+		model string
+		want  []string
+	}{{"a", []string{"cheap"}}, {"b", []string{"cheap", "other"}}, {"c", nil}} {
+		d := l.Peek(ctx, &Request{Facts: dimensions.Facts{Model: c.model}})
+		var got []string
+		for _, r := range d.Results() {
+			got = append(got, r.Rule.Name)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("model %q matched %v, want %v", c.model, got, c.want)
+		}
+	}
+}
+
+func TestValidateRulesNamesTheRule(t *testing.T) {
+	l, _, _ := newTestLimiter(t, nil)
+	err := l.ValidateRules([]Rule{{Name: "ok", Limit: 1, Period: time.Second}, {Name: "local", Limit: 1, Period: time.Second, OnStoreError: FailLocal}})
+	var re *RuleError
+	if !errors.As(err, &re) || re.Index != 1 || !errors.Is(err, ErrInvalidRule) {
+		t.Fatalf("ValidateRules = %v, want a *RuleError for index 1 wrapping ErrInvalidRule", err)
+	}
+	if len(l.Rules()) != 0 {
+		t.Fatalf("ValidateRules changed the rules")
+	}
+}

@@ -23,6 +23,40 @@ type IndexedMatcher interface {
 	IndexKey() (d dimensions.Dimension, v string)
 }
 
+// SetIndexedMatcher is a Matcher that only matches requests whose dimension
+// D has one of the values Vs (and then whatever Match adds). The limiter
+// indexes such rules under each value.
+type SetIndexedMatcher interface {
+	Matcher
+	// IndexKeys returns the dimension and the values it may have.
+	IndexKeys() (d dimensions.Dimension, vs []string)
+}
+
+// In returns a Matcher, indexed by the limiter, for requests whose
+// dimension d is one of values: the compiled form of
+// `request.model in ["a", "b"]`.
+func In(d dimensions.Dimension, values ...string) SetIndexedMatcher {
+	set := make(map[string]struct{}, len(values))
+	for _, v := range values {
+		set[v] = struct{}{}
+	}
+	return in{d: d, values: append([]string(nil), values...), set: set}
+}
+
+type in struct {
+	d      dimensions.Dimension
+	values []string
+	set    map[string]struct{}
+}
+
+func (x in) Match(r *Request) bool {
+	v, _ := r.Get(x.d)
+	_, ok := x.set[v]
+	return ok
+}
+
+func (x in) IndexKeys() (dimensions.Dimension, []string) { return x.d, x.values }
+
 // Equal returns a Matcher, indexed by the limiter, for requests whose
 // dimension d equals v.
 func Equal(d dimensions.Dimension, v string) IndexedMatcher {

@@ -27,20 +27,32 @@ type ruleSet struct {
 	guards    bool // some rule is a guard
 }
 
+// RuleError is the error about one rule of a set: its index in the slice
+// given, and what is wrong. It wraps ErrInvalidRule.
+type RuleError struct {
+	Index int
+	Err   error
+}
+
+func (e *RuleError) Error() string { return fmt.Sprintf("rule %d: %v", e.Index, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *RuleError) Unwrap() error { return e.Err }
+
 func compile(rules []Rule, hasFallback bool) (*ruleSet, error) {
 	set := &ruleSet{rules: make([]compiledRule, len(rules))}
 	seen := make(map[string]bool, len(rules))
 	for i := range rules {
 		r := rules[i]
 		if err := r.Validate(); err != nil {
-			return nil, fmt.Errorf("rule %d: %w", i, err)
+			return nil, &RuleError{i, err}
 		}
 		if seen[r.Name] {
-			return nil, fmt.Errorf("rule %d: %w %q: duplicate name", i, ErrInvalidRule, r.Name)
+			return nil, &RuleError{i, fmt.Errorf("%w %q: duplicate name", ErrInvalidRule, r.Name)}
 		}
 		seen[r.Name] = true
 		if r.OnStoreError == FailLocal && !hasFallback {
-			return nil, fmt.Errorf("rule %d: %w %q: fail mode local needs WithFallback", i, ErrInvalidRule, r.Name)
+			return nil, &RuleError{i, fmt.Errorf("%w %q: fail mode local needs WithFallback", ErrInvalidRule, r.Name)}
 		}
 		r.By = slices.Clone(r.By)
 		c := compiledRule{Rule: r, prefix: r.Name + "/" + r.fingerprint(), params: r.params(), delayed: r.delayed()}
@@ -51,23 +63,34 @@ func compile(rules []Rule, hasFallback bool) (*ruleSet, error) {
 			set.guards = true
 		}
 		set.rules[i] = c
-		if im, ok := r.When.(IndexedMatcher); ok {
-			d, v := im.IndexKey()
-			if set.index == nil {
-				set.index = map[dimensions.Dimension]map[string][]int32{}
-			}
-			byValue := set.index[d]
-			if byValue == nil {
-				byValue = map[string][]int32{}
-				set.index[d] = byValue
-				set.indexDims = append(set.indexDims, d)
-			}
-			byValue[v] = append(byValue[v], int32(i))
-			continue
+		switch m := r.When.(type) {
+		case IndexedMatcher:
+			d, v := m.IndexKey()
+			set.addIndex(d, int32(i), v)
+		case SetIndexedMatcher:
+			d, vs := m.IndexKeys()
+			set.addIndex(d, int32(i), vs...)
+		default:
+			set.unindexed = append(set.unindexed, int32(i))
 		}
-		set.unindexed = append(set.unindexed, int32(i))
 	}
 	return set, nil
+}
+
+// addIndex files rule i under each of the values of dimension d.
+func (s *ruleSet) addIndex(d dimensions.Dimension, i int32, values ...string) {
+	if s.index == nil {
+		s.index = map[dimensions.Dimension]map[string][]int32{}
+	}
+	byValue := s.index[d]
+	if byValue == nil {
+		byValue = map[string][]int32{}
+		s.index[d] = byValue
+		s.indexDims = append(s.indexDims, d)
+	}
+	for _, v := range slices.Compact(slices.Sorted(slices.Values(values))) {
+		byValue[v] = append(byValue[v], i)
+	}
 }
 
 // match appends to out the indices of the rules that apply to req, in rule
