@@ -1,0 +1,181 @@
+package memory
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/store"
+)
+
+// smallBatch is the largest batch whose bookkeeping lives on the stack.
+const smallBatch = 8
+
+// batch is the bookkeeping of one multi-op Apply.
+type batch struct {
+	hash  []uint64
+	prev  []int // index of the previous op on the same key, or -1
+	last  []bool
+	state []algorithms.State // state of op i's key after op i
+	// limited[i]: some op on op i's key, up to i, was denied as limited.
+	limited []bool
+	insert  []bool  // op i is the last on a key that gets a new entry
+	idx     []int32 // the entry of op i's key when evaluated, or -1
+}
+
+func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Result) error {
+	var (
+		b       batch
+		hashes  [smallBatch]uint64
+		prev    [smallBatch]int
+		last    [smallBatch]bool
+		states  [smallBatch]algorithms.State
+		limited [smallBatch]bool
+		insert  [smallBatch]bool
+		idx     [smallBatch]int32
+	)
+	if n := len(ops); n <= smallBatch {
+		b = batch{hashes[:n], prev[:n], last[:n], states[:n], limited[:n], insert[:n], idx[:n]}
+	} else {
+		b = batch{make([]uint64, n), make([]int, n), make([]bool, n), make([]algorithms.State, n), make([]bool, n), make([]bool, n), make([]int32, n)}
+	}
+
+	// Lock the shards of the batch in ascending order, each once.
+	var locked [MaxShards / 64]uint64
+	for i := range ops {
+		b.hash[i] = s.hash(ops[i].Key)
+		si := b.hash[i] >> s.shift
+		locked[si/64] |= 1 << (si % 64)
+	}
+	words := (len(s.shards) + 63) / 64
+	for w, word := range locked[:words] {
+		for ; word != 0; word &= word - 1 {
+			s.shards[w*64+bits.TrailingZeros64(word)].mu.Lock()
+		}
+	}
+	defer func() {
+		for w, word := range locked[:words] {
+			for ; word != 0; word &= word - 1 {
+				s.shards[w*64+bits.TrailingZeros64(word)].mu.Unlock()
+			}
+		}
+	}()
+	for i := range ops {
+		sh := s.shardOf(b.hash[i])
+		if sh.closed {
+			return s.errClosed()
+		}
+		sh.latest = max(sh.latest, now)
+	}
+
+	// Look every key up first, so that the cache misses of different keys
+	// overlap; b.state[i] holds the state before op i until evaluated.
+	for i := range ops {
+		b.prev[i], b.last[i] = -1, true
+		for j := i - 1; j >= 0; j-- {
+			if b.hash[j] == b.hash[i] && ops[j].Key == ops[i].Key {
+				b.prev[i], b.last[j] = j, false
+				break
+			}
+		}
+		if j := b.prev[i]; j >= 0 {
+			b.idx[i] = b.idx[j]
+			continue
+		}
+		sh := s.shardOf(b.hash[i])
+		idx, _ := sh.find(b.hash[i], ops[i].Key)
+		b.idx[i], b.state[i] = int32(idx), algorithms.State{}
+		if idx >= 0 {
+			if e := sh.entry(idx); !e.expired(now) {
+				b.state[i] = e.state
+			}
+		}
+	}
+	// Evaluate every op on the state left by the ops before it.
+	for i := range ops {
+		op := &ops[i]
+		st := b.state[i]
+		if j := b.prev[i]; j >= 0 {
+			st = b.state[j]
+		}
+		b.state[i], results[i] = algorithms.Apply(op.Params, st, now, op.Cost, op.Mode)
+		b.limited[i] = results[i].Reason == algorithms.ReasonLimited || (b.prev[i] >= 0 && b.limited[b.prev[i]])
+	}
+
+	if !store.Admitted(ops, results) {
+		// Nothing is charged; keys that denied are marked denying.
+		for i := range ops {
+			if b.last[i] && b.limited[i] && b.idx[i] >= 0 {
+				e := s.shardOf(b.hash[i]).entry(int(b.idx[i]))
+				e.meta = -abs(e.meta)
+			}
+		}
+		return nil
+	}
+
+	// Make room for the new keys first, so that a full store charges
+	// nothing. Eviction spares the batch's own keys.
+	for i := range ops {
+		b.insert[i] = b.last[i] && b.idx[i] < 0 && b.state[i] != (algorithms.State{})
+	}
+	keep := func(key string) bool {
+		for i := range ops {
+			if ops[i].Key == key {
+				return true
+			}
+		}
+		return false
+	}
+	need := 0
+	var evictFrom *shard // a shard that gets a new key
+	for i := range ops {
+		if b.insert[i] {
+			need++
+			if sh := s.shardOf(b.hash[i]); evictFrom == nil || sh.n > evictFrom.n {
+				evictFrom = sh
+			}
+		}
+	}
+	// Entries move when one is removed; until then, b.idx holds.
+	moved := false
+	if need > 0 {
+		evicted, ok := s.reserve(now, need, evictFrom, keep)
+		if !ok {
+			return fmt.Errorf("memory: %w: no room for %d new keys", store.ErrFull, need)
+		}
+		moved = evicted
+	}
+
+	// Write each key's final state.
+	for i := range ops {
+		if !b.last[i] {
+			continue
+		}
+		sh := s.shardOf(b.hash[i])
+		r := &results[i]
+		idx := int(b.idx[i])
+		if moved && !b.insert[i] {
+			idx, _ = sh.find(b.hash[i], ops[i].Key)
+		}
+		switch next := b.state[i]; {
+		case next == (algorithms.State{}):
+			if idx >= 0 {
+				sh.removeKey(idx)
+				moved = true
+			}
+		case idx >= 0:
+			e := sh.entry(idx)
+			e.state, e.meta = next, meta(now, r, b.limited[i] || r.Remaining == 0)
+		default:
+			// Absent keys were counted by reserve: b.insert[i] is set.
+			sh.insert(b.hash[i], ops[i].Key, next, meta(now, r, b.limited[i] || r.Remaining == 0))
+		}
+	}
+	// Only now, so that no key of the batch goes while it is written.
+	for i := range ops {
+		if b.insert[i] {
+			s.shardOf(b.hash[i]).sweepSome(now, 2)
+		}
+	}
+	return nil
+}
