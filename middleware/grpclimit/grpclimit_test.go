@@ -188,10 +188,10 @@ func firstOr(v []string) string {
 
 // TestRetryPolicyWaitsForPushback: a client whose service config retries
 // RESOURCE_EXHAUSTED with a 1ms backoff would fail three times in a row
-// against a limit of one call per 400ms; it succeeds because grpc-go waits
-// the pushback the server sent.
+// against a limit of one call per second; it succeeds because grpc-go
+// waits the pushback the server sent.
 func TestRetryPolicyWaitsForPushback(t *testing.T) {
-	rule := limiter.Rule{Name: "per-key", Algorithm: algorithms.GCRA, Limit: 1, Period: 400 * time.Millisecond,
+	rule := limiter.Rule{Name: "per-key", Algorithm: algorithms.GCRA, Limit: 1, Period: time.Second,
 		By: []dimensions.Dimension{dimensions.APIKey}}
 	l := newLimiter(t, nil, rule)
 	var rec recorder
@@ -312,7 +312,7 @@ func TestGuardsAndIdentity(t *testing.T) {
 }
 
 func TestClientInterceptors(t *testing.T) {
-	rule := limiter.Rule{Name: "client-side", Algorithm: algorithms.GCRA, Limit: 1, Period: 200 * time.Millisecond}
+	rule := limiter.Rule{Name: "client-side", Algorithm: algorithms.GCRA, Limit: 1, Period: time.Minute}
 	l := newLimiter(t, nil, rule)
 	conn, svc := serve(t, nil,
 		grpc.WithChainUnaryInterceptor(grpclimit.UnaryClientInterceptor(l)),
@@ -333,6 +333,7 @@ func TestClientInterceptors(t *testing.T) {
 	}
 
 	// WithWait: the second call waits for capacity instead of failing.
+	rule.Period = 200 * time.Millisecond
 	lw := newLimiter(t, nil, rule)
 	connW, svcW := serve(t, nil, grpc.WithChainUnaryInterceptor(grpclimit.UnaryClientInterceptor(lw, grpclimit.WithWait())))
 	cw := healthpb.NewHealthClient(connW)

@@ -39,6 +39,10 @@ func (m *Middleware) serveLLM(w http.ResponseWriter, r, fwd *http.Request, next 
 	defer m.settle(r, res, mw) // also when next panics (http.ErrAbortHandler)
 	next.ServeHTTP(mw, fwd)
 	mw.finish()
+	if mw.status != 0 && mw.err == nil {
+		// The client has every byte before the store is called.
+		_ = mw.FlushError()
+	}
 }
 
 // settle charges what the response measured, by the rules in the package
