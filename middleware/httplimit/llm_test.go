@@ -108,7 +108,13 @@ type llmStack struct {
 
 func newLLMStack(t *testing.T, up *upstream, rules []limiter.Rule, opts ...httplimit.Option) *llmStack {
 	t.Helper()
-	back := httptest.NewServer(up)
+	return newLLMStackFor(t, up, up, rules, opts...)
+}
+
+// newLLMStackFor is newLLMStack with h serving in front of up.
+func newLLMStackFor(t *testing.T, up *upstream, h http.Handler, rules []limiter.Rule, opts ...httplimit.Option) *llmStack {
+	t.Helper()
+	back := httptest.NewServer(h)
 	t.Cleanup(back.Close)
 	target, _ := url.Parse(back.URL)
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
@@ -406,5 +412,48 @@ func TestLLMResponseControllerThroughWrapper(t *testing.T) {
 	if e := <-errs; e[0] != nil || e[1] != nil {
 		deadlineErr, flushErr := e[0], e[1]
 		t.Errorf("SetWriteDeadline: %v, Flush: %v; want both to reach the server's writer", deadlineErr, flushErr)
+	}
+}
+
+func TestLLMOtherProvidersAndEncodings(t *testing.T) {
+	gz := fixture(t, "openai_chat.json.gz")
+	for _, c := range []struct {
+		name, ctype, enc string
+		body             []byte
+		in, out          int64
+	}{
+		{"anthropic sse", "text/event-stream", "", fixture(t, "anthropic_messages_stream.sse"), 25, 15},
+		{"openai json gzip", "application/json", "gzip", gz, 1254, 389},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			up := &upstream{t: t, ctype: c.ctype, chunks: split(c.body, 64)}
+			var h http.Handler = up
+			if c.enc != "" {
+				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Encoding", c.enc)
+					up.ServeHTTP(w, r)
+				})
+			}
+			s := newLLMStackFor(t, up, h, []limiter.Rule{tokenRule(100000)})
+			req, _ := http.NewRequest("POST", s.front.URL+"/v1/messages", strings.NewReader(`{"model":"claude-x","max_tokens":100,"messages":[]}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept-Encoding", "gzip") // keep the transport from decoding it
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Equal(got, c.body) {
+				t.Errorf("body changed on the way")
+			}
+			ch := s.charge(t)
+			if ch.Outcome != httplimit.Settled || !ch.Measured {
+				t.Fatalf("charge %+v, want settled with measured usage", ch)
+			}
+			if ch.Charged.InputTokens != c.in || ch.Charged.OutputTokens != c.out {
+				t.Errorf("charged %+v, want %d in / %d out", ch.Charged, c.in, c.out)
+			}
+		})
 	}
 }
