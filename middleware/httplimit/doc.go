@@ -83,7 +83,9 @@
 //
 // # LLM mode
 //
-// WithLLM makes the middleware account for model calls:
+// Outside LLM mode a request's estimate is zero: token and cost rules
+// charge nothing, and a reservation (concurrency rules) is settled when
+// next returns. WithLLM makes the middleware account for model calls:
 //
 //   - Estimate: the body is read up to the body limit and estimated by
 //     package tokens (input tokens plus 4 per message; output: the request's
@@ -95,30 +97,36 @@
 //     client as it is written, through a tokens.Meter; Flush passes
 //     through, http.ResponseController reaches the underlying writer
 //     through Unwrap, and nothing is buffered.
-//   - Settle, after the handler returns:
+//   - Settle: after next returns, and after the response is flushed to the
+//     client, the reservation is settled by the rules below.
+//   - Usage injection (optional), described below.
+//
+// The charging rules, by the upstream's response:
+//
 //   - 2xx or 3xx with usage in the body: the measured usage is charged
 //     (Settled). Delayed output-token rules are charged even past their
 //     limit, so the response that crosses a quota completes and the next
 //     request is refused before it reaches next.
-//   - no usage in the body: the estimate is charged (UsageMissing): for
-//     example an OpenAI stream without stream_options.include_usage, or a
-//     stream cut before its usage event.
-//   - the client went away (its context ended, or a write failed): the
+//   - 2xx or 3xx without usage: the estimate is charged (UsageMissing);
+//     for example an OpenAI stream without stream_options.include_usage,
+//     or a stream cut before its usage event.
+//   - The client went away (its context ended, or a write failed): the
 //     measured usage if the stream still carried it, else the estimate
-//     (Disconnected). The upstream usually stops generating when the
-//     proxy stops reading, so the estimate, which includes the output cap,
-//     is an upper bound.
-//   - 429 or 5xx from the upstream, a 4xx without usage, or no response
-//     at all: the reservation is given back (Cancelled); request counts
-//     stay charged.
-//   - Every settlement is logged (outcome, user, model, input and output
-//     tokens, reserved tokens, and the increment over the reservation) and
-//     passed to WithChargeHook, which is where "usage missing" is counted.
-//   - WithUsageInjection adds stream_options.include_usage to OpenAI chat
-//     completion requests that stream without it, and removes the extra
-//     usage chunk from the response before the client sees it. To do so it
-//     holds back the bytes of the current, incomplete SSE event (never more
-//     than one event).
+//     (Disconnected). The upstream usually stops generating when the proxy
+//     stops reading, so the estimate, which includes the output cap, is an
+//     upper bound.
+//   - 429 or 5xx, a 4xx without usage, or no response at all: the
+//     reservation is given back (Cancelled); request counts stay charged.
+//
+// Every settlement is logged (outcome, user, model, input and output
+// tokens, reserved tokens, and the increment over the reservation) and
+// passed to WithChargeHook, which is where "usage missing" is counted.
+//
+// WithUsageInjection adds stream_options.include_usage to OpenAI chat
+// completion requests that stream without it, and removes the extra usage
+// chunk from the response before the client sees it. To do so it holds
+// back the bytes of the current, incomplete SSE event (never more than one
+// event).
 //
 // Limitations: a gzip response is metered once it is complete (the
 // compressed bytes are kept, up to tokens.DefaultMaxGzipBytes); other

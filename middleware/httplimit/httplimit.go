@@ -42,8 +42,9 @@ func New(l *limiter.Limiter, opts ...Option) *Middleware {
 	return &Middleware{l: l, cfg: cfg}
 }
 
-// Check extracts r's dimensions and checks them with the limiter. It
-// never modifies r and never reads r.Body; it reads the body only through
+// Check extracts r's dimensions and checks them with the limiter, which
+// charges the matching rules' counters as Handler would. It never
+// modifies r and never reads r.Body; it reads the body only through
 // r.GetBody, when that is set (as for client requests), to find the
 // model, the tool and, in LLM mode, the token estimate. Handler peeks at
 // the body of server requests itself.
