@@ -494,3 +494,32 @@ func TestRandomBatchesKeepInvariants(t *testing.T) {
 	}
 	t.Logf("%d of 5000 batches found the store full", full)
 }
+
+// TestFreshStateIsDeleted: a key whose state is back to fresh (a refund of
+// everything, a release of every slot) holds no entry.
+func TestFreshStateIsDeleted(t *testing.T) {
+	s := New()
+	defer s.Close()
+	tb := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 10, Period: hour}
+	conc := algorithms.Params{Kind: algorithms.Concurrency, Limit: 10, Period: hour}
+	tests := []struct {
+		name    string
+		batches [][]store.Op
+		wantLen int
+	}{
+		{"charge", [][]store.Op{{{Key: "a", Params: tb, Cost: 3}}}, 1},
+		{"refund all", [][]store.Op{{{Key: "a", Params: tb, Cost: -3}}}, 0},
+		{"acquire two keys", [][]store.Op{{{Key: "b", Params: conc, Cost: 2}, {Key: "c", Params: conc, Cost: 1}}}, 2},
+		{"release one in a batch", [][]store.Op{{{Key: "b", Params: conc, Cost: -2}, {Key: "c", Params: conc}}}, 1},
+		{"acquire and release in one batch", [][]store.Op{{{Key: "d", Params: conc, Cost: 1}, {Key: "d", Params: conc, Cost: -1}}}, 1},
+		{"peek a missing key", [][]store.Op{{{Key: "e", Params: tb}}}, 1},
+	}
+	for _, tt := range tests {
+		for _, ops := range tt.batches {
+			apply(t, s, t0, ops...)
+		}
+		if got := s.Len(); got != tt.wantLen {
+			t.Fatalf("%s: Len %d, want %d", tt.name, got, tt.wantLen)
+		}
+	}
+}
