@@ -2,9 +2,10 @@
 --
 -- A port of package algorithms (Go), held to it by a differential test.
 -- KEYS[i] is the key of op i. ARGV[1] is now in µs, or "" for Redis TIME;
--- ARGV[2] the shortest TTL in ms (0: none). ARGV[i+2] is op i: "kind limit period burst offset cost flags", where
--- offset is already reduced to [0, period), cost clamped to [-2^53, 2^53],
--- and flags = 1 (Force) + 2 (Shadow).
+-- ARGV[2] the shortest TTL in ms (0: none). ARGV[7i-4 .. 7i+2] are op i's
+-- kind, limit, period, burst, offset, cost and flags, where offset is
+-- already reduced to [0, period), cost clamped to [-2^53, 2^53], and
+-- flags = 1 (Force) + 2 (Shadow).
 -- State per key: a string "s0 s1 s2" (the three int64s of algorithms.State).
 -- Reply: "admitted" then, per op, "allowed reason remaining retry reset",
 -- separated by single spaces.
@@ -16,7 +17,6 @@
 
 local TWO53 = 9007199254740992
 local BASE = 16777216 -- 2^24
-local MAXI64 = {16777215, 16777215, 32767} -- 2^63-1
 local MAXLEVEL = TWO53
 local MAXTTLMS = 9007199254740 -- floor(2^53 / 1000): about 285 years
 local floor = math.floor
@@ -28,6 +28,7 @@ local arithLoaded = false
 local function loadArith()
   if arithLoaded then return end
   arithLoaded = true
+  local MAXI64 = {16777215, 16777215, 32767} -- 2^63-1
   limbs = function(v)
     if type(v) == 'table' then return v end
     local t, i = {}, 0
@@ -110,10 +111,14 @@ local function loadArith()
   end
 
   cmp = function(a, b)
-    if type(a) == 'number' and type(b) == 'number' then
+    local ta, tb = type(a), type(b)
+    if ta == 'number' and tb == 'number' then
       if a < b then return -1 elseif a > b then return 1 end
       return 0
     end
+    -- A table is above 2^53, a number at most 2^53.
+    if ta == 'number' then return -1 end
+    if tb == 'number' then return 1 end
     local x, y = limbs(a), limbs(b)
     if #x ~= #y then
       if #x < #y then return -1 end
@@ -355,9 +360,12 @@ local function loadAlgorithms(kind)
   end
 
   elseif kind == 4 then
-  local function gcraRemaining(x, capacity, P)
-    if cmp(x, capacity) >= 0 then return 0 end
-    return (divmod(sub(capacity, x), P))
+  -- gcraRemaining is floor((B*P - x)/P) when x < B*P, else 0; that is
+  -- B - ceil(x/P), which needs no product.
+  local function gcraRemaining(x, B, P)
+    local c = divCeil(x, P)
+    if type(c) == 'table' or c >= B then return 0 end
+    return B - c
   end
 
   local TWO62 = 4611686018427387904
@@ -385,7 +393,6 @@ local function loadAlgorithms(kind)
         x = add(mul(sub(tat, now), L), tatFrac)
       end
     end
-    local capacity = mul(B, P)
     local want = cost
     if want < 1 then want = 1 end
     if cost < 0 then
@@ -396,17 +403,17 @@ local function loadAlgorithms(kind)
       local ceiling = mul(MAXLEVEL, P)
       if cmp(x, ceiling) > 0 then x = ceiling end
     elseif want > B then
-      return nil, nil, nil, 0, 2, gcraRemaining(x, capacity, P), 0, divCeil(x, L)
-    elseif cmp(add(x, mul(want, P)), capacity) > 0 then
+      return nil, nil, nil, 0, 2, gcraRemaining(x, B, P), 0, divCeil(x, L)
+    elseif cmp(x, mul(B - want, P)) > 0 then -- x + want*P > B*P
       local retry = divCeil(sub(x, mul(B - want, P)), L)
-      return nil, nil, nil, 0, 1, gcraRemaining(x, capacity, P), retry, divCeil(x, L)
+      return nil, nil, nil, 0, 1, gcraRemaining(x, B, P), retry, divCeil(x, L)
     elseif cost > 0 then
       x = add(x, mul(cost, P))
     end
     if x == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
     local q, r = divmod(x, L)
     local at = add(q, now)
-    local rem, reset = gcraRemaining(x, capacity, P), divCeil(x, L)
+    local rem, reset = gcraRemaining(x, B, P), divCeil(x, L)
     if cmp(at, LOW62) <= 0 then return at, r, 0, 1, 0, rem, 0, reset end
     -- From 2^62 µs on, the high bits go to s2, as in package algorithms.
     local lo, h = split62(at)
@@ -455,9 +462,11 @@ local out = {''}
 local admitted = true
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local kind, L, P, B, off, cost, flags = string.match(ARGV[i + 2], '^(%d) (%d+) (%d+) (%d+) (%d+) (%-?%d+) (%d)$')
-  if kind == nil then return redis.error_reply('ERR tollgate: malformed op ' .. i) end
-  kind, L, P, B, off, cost, flags = tonumber(kind), tonumber(L), tonumber(P), tonumber(B), tonumber(off), tonumber(cost), tonumber(flags)
+  local a = i * 7 - 4
+  local kind, L, P, B, off, cost, flags = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  if flags == nil or kind == nil or L == nil or P == nil or B == nil or off == nil or cost == nil then
+    return redis.error_reply('ERR tollgate: malformed op ' .. i)
+  end
   local force, shadow = flags % 2 == 1, flags >= 2
   local st = states[key]
   if st == nil then

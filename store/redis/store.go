@@ -312,18 +312,10 @@ func (c *call) build(s *Store, now int64, ops []store.Op, idx []int, inverse boo
 		if off < 0 {
 			off += p.Period
 		}
-		b = strconv.AppendUint(b, uint64(p.Kind), 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, p.Limit, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, p.Period, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, p.Burst, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, off, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, cost, 10)
-		b = append(b, ' ')
+		for _, v := range [...]int64{int64(p.Kind), p.Limit, p.Period, p.Burst, off, cost} {
+			b = strconv.AppendInt(b, v, 10)
+			ends = append(ends, len(b))
+		}
 		flags := byte('0')
 		if mode == algorithms.Force {
 			flags++
