@@ -226,9 +226,11 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 	sc.matched = set.match(req, sc.matched[:0])
 	if len(sc.matched) == 0 {
 		d.Allowed = true
+		l.recordAside(ctx, req, d, peek)
 		return
 	}
 	if set.guards && l.guard(set, sc, req, d) {
+		l.recordAside(ctx, req, d, peek)
 		return
 	}
 	now := l.now()
@@ -254,6 +256,7 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 		})
 		start = end
 	}
+	rec := l.recordCheck(sc, req, now, peek)
 	if cap(sc.results) < len(sc.ops) {
 		sc.results = make([]algorithms.Result, len(sc.ops))
 	}
@@ -268,6 +271,7 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 	if d.Allowed && !peek {
 		d.Reservation = l.reserve(set, sc, results, failed)
 	}
+	l.recordOutcome(ctx, d, rec, true)
 }
 
 // guard runs the guard rules among the matched ones, removing them from

@@ -21,6 +21,7 @@ type config struct {
 	breakerFailures  int
 	breakerInterval  time.Duration
 	waitPollInterval time.Duration
+	recorder         Recorder
 }
 
 func defaultConfig() config {

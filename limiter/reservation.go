@@ -20,6 +20,10 @@ type Reservation struct {
 	l       *Limiter
 	entries []reserved
 	done    atomic.Bool
+	// rec is the Recorder's recording of the request; recPending reports
+	// that its request ops were not charged at check time.
+	rec        Recording
+	recPending bool
 }
 
 type reserved struct {
@@ -93,7 +97,7 @@ func (r *Reservation) Settle(ctx context.Context, actual Usage) error {
 	if r == nil || !r.done.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := r.finish(ctx, func(e *reserved) int64 {
+	err := r.finish(ctx, &actual, func(e *reserved) int64 {
 		switch {
 		case e.concurrency:
 			return -e.amount
@@ -121,7 +125,7 @@ func (r *Reservation) Cancel(ctx context.Context) error {
 	if r == nil || !r.done.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := r.finish(ctx, func(e *reserved) int64 {
+	err := r.finish(ctx, nil, func(e *reserved) int64 {
 		if e.delayed {
 			return 0
 		}
@@ -131,7 +135,9 @@ func (r *Reservation) Cancel(ctx context.Context) error {
 	return err
 }
 
-func (r *Reservation) finish(ctx context.Context, cost func(*reserved) int64) error {
+// finish charges each entry its cost, and the recorder's ops (the usage
+// when actual is non-nil), in one call per store used.
+func (r *Reservation) finish(ctx context.Context, actual *Usage, cost func(*reserved) int64) error {
 	var main, local []store.Op
 	for i := range r.entries {
 		e := &r.entries[i]
@@ -149,6 +155,7 @@ func (r *Reservation) finish(ctx context.Context, cost func(*reserved) int64) er
 			main = append(main, op)
 		}
 	}
+	main = r.appendRecorded(main, actual)
 	l := r.l
 	now := l.now()
 	var err error
