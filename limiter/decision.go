@@ -58,6 +58,11 @@ type Decision struct {
 	// Reservation is non-nil when the request must be settled (token, cost,
 	// delayed or concurrency rules matched and the request was allowed).
 	Reservation *Reservation
+	// Downshifted is, when a budget denied the request and the downshift
+	// hook (WithDownshift) rewrote it, the rewritten request this decision
+	// is about: forward it (its Model) instead of the original. Nil
+	// otherwise.
+	Downshifted *Request
 
 	results [maxInline]RuleResult
 	n       int

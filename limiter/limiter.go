@@ -35,6 +35,7 @@ type Limiter struct {
 	since    func() time.Duration
 	cfg      config
 	observed bool // the observer is not a NopObserver
+	storeObs StoreObserver
 	timeout  time.Duration
 	breaker  breaker
 	scratchs sync.Pool
@@ -64,6 +65,10 @@ func New(s store.Store, rules []Rule, opts ...Option) (*Limiter, error) {
 	l := &Limiter{store: s, cfg: cfg, timeout: cfg.timeout}
 	_, nop := cfg.observer.(NopObserver)
 	l.observed = !nop
+	l.storeObs, _ = cfg.observer.(StoreObserver)
+	if a, ok := cfg.observer.(attacher); ok {
+		a.attach(l)
+	}
 	if ip, ok := s.(interface{ InProcess() bool }); ok && ip.InProcess() {
 		l.timeout = 0
 	}
@@ -157,6 +162,9 @@ func (l *Limiter) CircuitOpen() bool { return l.breaker.open() }
 func (l *Limiter) Check(ctx context.Context, req *Request) Decision {
 	var d Decision
 	l.decide(ctx, req, &d, false)
+	if !d.Allowed && l.cfg.downshift != nil {
+		l.downshift(ctx, req, &d)
+	}
 	if l.observed {
 		l.cfg.observer.Decided(ctx, req, d)
 	}
@@ -270,6 +278,9 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 	l.assemble(set, sc, results, failed, d)
 	if d.Allowed && !peek {
 		d.Reservation = l.reserve(set, sc, results, failed)
+		if l.cfg.thresholdHook != nil && d.Err == nil {
+			l.checkThresholds(ctx, set, sc, results, now, req)
+		}
 	}
 	l.recordOutcome(ctx, d, rec, true)
 }
@@ -325,7 +336,14 @@ func (l *Limiter) apply(ctx context.Context, s store.Store, now int64, ops []sto
 		ctx, cancel = context.WithTimeout(ctx, l.timeout)
 		defer cancel()
 	}
+	var start time.Time
+	if main && l.storeObs != nil {
+		start = time.Now()
+	}
 	err := s.Apply(ctx, now, ops, results)
+	if main && l.storeObs != nil {
+		l.storeObs.StoreCalled(ctx, time.Since(start), err)
+	}
 	if main && !errors.Is(err, store.ErrInvalidOp) && !errors.Is(err, store.ErrFull) && !errors.Is(err, context.Canceled) {
 		if l.breaker.record(err == nil) {
 			if l.breaker.open() {

@@ -1,6 +1,9 @@
 package limiter
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Observer is told what the limiter decides. Calls are synchronous, on the
 // request's goroutine: implementations must be fast and safe for concurrent
@@ -28,3 +31,15 @@ func (NopObserver) Settled(context.Context, *Reservation, Usage, error) {}
 func (NopObserver) StoreFailed(context.Context, error) {}
 
 var _ Observer = NopObserver{}
+
+// StoreObserver is an Observer that is also told how long each call to
+// the main store took (checks, settlements, threshold marks), and its
+// error. A call the circuit breaker refused is not reported.
+type StoreObserver interface {
+	Observer
+	StoreCalled(ctx context.Context, elapsed time.Duration, err error)
+}
+
+// attacher is an Observer that wants to know the Limiter it observes
+// (Metrics reads its circuit state).
+type attacher interface{ attach(*Limiter) }

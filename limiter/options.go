@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -22,6 +23,8 @@ type config struct {
 	breakerInterval  time.Duration
 	waitPollInterval time.Duration
 	recorder         Recorder
+	thresholdHook    func(context.Context, ThresholdEvent)
+	downshift        func(context.Context, *Request, Decision) *Request
 }
 
 func defaultConfig() config {

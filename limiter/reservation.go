@@ -35,6 +35,7 @@ type reserved struct {
 	delayed     bool
 	concurrency bool
 	fallback    bool // charged on the fallback store
+	cr          *compiledRule
 }
 
 // Reserved returns the amount reserved at check time by the rule named
@@ -74,6 +75,7 @@ func (l *Limiter) reserve(set *ruleSet, sc *scratch, results []algorithms.Result
 			delayed:     r.delayed,
 			concurrency: r.params.Kind == algorithms.Concurrency,
 			fallback:    failed != nil && !failed[j] && sc.fbIndexHas(j),
+			cr:          r,
 		})
 	}
 	return res
@@ -162,6 +164,9 @@ func (r *Reservation) finish(ctx context.Context, actual *Usage, cost func(*rese
 	if len(main) > 0 {
 		results := make([]algorithms.Result, len(main))
 		err = l.apply(ctx, l.store, now, main, results, true)
+		if err == nil && l.cfg.thresholdHook != nil {
+			r.settleThresholds(ctx, main, results, now)
+		}
 	}
 	if len(local) > 0 {
 		results := make([]algorithms.Result, len(local))

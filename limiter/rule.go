@@ -209,6 +209,13 @@ type Rule struct {
 	// are guards. Algorithm, Limit, Period, Burst, Unit and Timing are
 	// ignored.
 	Guard func(r *Request) error
+	// Thresholds are fractions of the rule's capacity (Limit, or Burst for
+	// buckets), each in (0, 1]: when a charge takes a counter from below
+	// one of them to at or above it, the limiter's threshold hook
+	// (WithThresholdHook) is called, once per counter key and window.
+	// Nil means 0.8 and 1.0; an empty, non-nil slice means none. Changing
+	// them keeps the rule's counters.
+	Thresholds []float64
 }
 
 // delayed reports whether the rule is charged at settle time.
@@ -288,6 +295,11 @@ func (r *Rule) Validate() error {
 	for _, d := range r.By {
 		if d == "" {
 			return bad("empty dimension in by")
+		}
+	}
+	for _, f := range r.Thresholds {
+		if !(f > 0 && f <= 1) {
+			return bad("threshold %v is not in (0, 1]", f)
 		}
 	}
 	return nil

@@ -55,6 +55,7 @@ func compile(rules []Rule, hasFallback bool) (*ruleSet, error) {
 			return nil, &RuleError{i, fmt.Errorf("%w %q: fail mode local needs WithFallback", ErrInvalidRule, r.Name)}
 		}
 		r.By = slices.Clone(r.By)
+		r.Thresholds = slices.Clone(r.Thresholds)
 		c := compiledRule{Rule: r, prefix: r.Name + "/" + r.fingerprint(), params: r.params(), delayed: r.delayed()}
 		c.capacity = c.params.Capacity()
 		c.settles = c.delayed || r.Unit != Requests || c.params.Kind == algorithms.Concurrency

@@ -1,0 +1,157 @@
+package limiter
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/store"
+)
+
+// defaultThresholds are the thresholds of a rule whose Thresholds is nil.
+var defaultThresholds = [...]float64{0.8, 1}
+
+// ThresholdEvent reports that a counter crossed one of its rule's
+// thresholds: a charge took it from below Threshold × Limit to at or above
+// it.
+type ThresholdEvent struct {
+	// Rule is the rule, as it was in the rule set that decided. Do not
+	// modify it.
+	Rule *Rule
+	// Key is the counter's key: the rule and the request's values of the
+	// rule's dimensions (and the calendar window). It names what crossed
+	// the threshold; it comes from request data.
+	Key string
+	// Threshold is the fraction of Limit crossed, one of Rule.Thresholds.
+	Threshold float64
+	// Used is the counter's level after the charge, in the rule's unit;
+	// Limit its capacity. Used may exceed Limit after a settlement.
+	Used, Limit int64
+	// Reset is how long until the counter is back to full.
+	Reset time.Duration
+	// Request is the request whose check crossed the threshold, or nil when
+	// a settlement did (Reservation.Settle).
+	Request *Request
+}
+
+// WithThresholdHook sets the function told when a counter crosses one of
+// its rule's thresholds (Rule.Thresholds). It is called on the goroutine
+// of the check or settlement that crossed it, after the decision is made,
+// at most once per counter key, threshold and window (a fixed window or
+// calendar window: the rule's own; for other algorithms, the time the
+// counter takes to refill from empty, aligned to the epoch), even across
+// instances that share a store.
+//
+// The "fired" mark is kept in the store, on the key "<counter key>#t<threshold>"
+// with a fixed window of one unit: the first instance to charge it in the
+// window fires, the others find it used. That store call is made only when
+// a charge crosses a threshold, never on the normal path. When it fails,
+// the hook is called anyway: a duplicate alert is better than a lost one.
+//
+// Without a hook nothing is tracked. Crossings are detected on the main
+// store only (not while rules fail over to WithFallback), and not for
+// concurrency rules.
+func WithThresholdHook(f func(ctx context.Context, e ThresholdEvent)) Option {
+	return func(c *config) { c.thresholdHook = f }
+}
+
+// thresholdLevel is the counter level, in units, at which fraction f of
+// capacity is reached: at least 1.
+func thresholdLevel(f float64, capacity int64) int64 {
+	return max(1, int64(math.Ceil(f*float64(capacity))))
+}
+
+// checkThresholds looks for thresholds crossed by the ops of an allowed
+// check that charged the main store.
+func (l *Limiter) checkThresholds(ctx context.Context, set *ruleSet, sc *scratch, results []algorithms.Result, now int64, req *Request) {
+	for j, i := range sc.matched {
+		op := &sc.ops[j]
+		if op.Cost > 0 && results[j].Allowed {
+			l.crossings(ctx, &set.rules[i], op, &results[j], now, req)
+		}
+	}
+}
+
+// crossings fires the hook for every threshold of r that the charge of op,
+// with result res, crossed. It allocates nothing unless one was crossed.
+func (l *Limiter) crossings(ctx context.Context, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request) {
+	capacity := r.capacity
+	if capacity <= 0 || op.Params.Kind == algorithms.Concurrency || r.Guard != nil {
+		return
+	}
+	after := capacity - res.Remaining
+	before := after - op.Cost
+	ths := r.Thresholds
+	if ths == nil {
+		ths = defaultThresholds[:]
+	}
+	for _, f := range ths {
+		level := thresholdLevel(f, capacity)
+		if before < level && level <= after {
+			l.fireThreshold(ctx, r, op, f, ThresholdEvent{
+				Rule: &r.Rule, Key: op.Key, Threshold: f, Used: after, Limit: capacity,
+				Reset: micros(res.ResetAfter), Request: req,
+			}, now)
+		}
+	}
+}
+
+// fireThreshold charges the threshold's mark in the store and calls the
+// hook when this caller charged it first in the window.
+func (l *Limiter) fireThreshold(ctx context.Context, r *compiledRule, op *store.Op, f float64, e ThresholdEvent, now int64) {
+	e.Key = strings.Clone(op.Key) // op.Key may live in a reused buffer
+	mark := []store.Op{{Key: markKey(e.Key, f), Params: markParams(op.Params), Cost: 1}}
+	var res [1]algorithms.Result
+	err := l.apply(ctx, l.store, now, mark, res[:], true)
+	if err != nil {
+		l.cfg.logger.Warn("tollgate: threshold mark failed; firing anyway",
+			slog.String("rule", r.Name), slog.Float64("threshold", f), slog.Any("error", err))
+	} else if !res[0].Allowed {
+		return // another check or instance fired it in this window
+	}
+	l.cfg.thresholdHook(ctx, e)
+}
+
+// markKey is the key of the "fired" mark of threshold f of a counter.
+func markKey(counter string, f float64) string {
+	return counter + "#t" + strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// markParams returns the window of a threshold's mark for a counter with
+// parameters p: one unit per window. Fixed windows (calendar ones
+// included) keep their own window; a sliding window uses its period; a
+// bucket the time it takes to refill from empty, aligned to the epoch.
+func markParams(p algorithms.Params) algorithms.Params {
+	m := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 1, Period: p.Period}
+	switch p.Kind {
+	case algorithms.FixedWindow:
+		m.Offset = p.Offset
+	case algorithms.TokenBucket, algorithms.GCRA:
+		if p.Limit > 0 && p.Capacity() > p.Limit {
+			w := float64(p.Period) * float64(p.Capacity()) / float64(p.Limit)
+			m.Period = int64(min(w, algorithms.MaxPeriod))
+		}
+	}
+	return m
+}
+
+// settleThresholds looks for thresholds crossed by the positive charges of
+// a settlement on the main store.
+func (r *Reservation) settleThresholds(ctx context.Context, ops []store.Op, results []algorithms.Result, now int64) {
+	for k := range ops {
+		op := &ops[k]
+		if op.Cost <= 0 {
+			continue
+		}
+		for i := range r.entries {
+			if e := &r.entries[i]; e.key == op.Key && !e.fallback && e.cr != nil {
+				r.l.crossings(ctx, e.cr, op, &results[k], now, nil)
+				break
+			}
+		}
+	}
+}
