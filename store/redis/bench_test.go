@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -34,7 +35,11 @@ func BenchmarkRedis(b *testing.B) {
 				b.ReportAllocs()
 				var ids atomic.Int64
 				b.SetParallelism(max(1, g/procs()))
+				before := serverUsec(b, c)
 				b.RunParallel(func(pb *testing.PB) { body(pb, ids.Add(1)) })
+				// Time Redis spent executing the commands (INFO commandstats),
+				// excluding its network handling.
+				b.ReportMetric(float64(serverUsec(b, c)-before)*1e3/float64(b.N), "server-ns/op")
 			})
 		}
 		run("ping", func(pb *testing.PB, _ int64) {
@@ -79,4 +84,27 @@ func BenchmarkRedis(b *testing.B) {
 			})
 		}
 	}
+}
+
+// serverUsec returns the total µs Redis spent in commands, from INFO
+// commandstats.
+func serverUsec(b *testing.B, c *goredis.Client) int64 {
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
+			continue
+		}
+		if i := strings.Index(line, ",usec="); i >= 0 {
+			rest := line[i+len(",usec="):]
+			if j := strings.IndexByte(rest, ','); j >= 0 {
+				n, _ := strconv.ParseInt(rest[:j], 10, 64)
+				total += n
+			}
+		}
+	}
+	return total
 }
