@@ -32,7 +32,15 @@ func apiKey(h http.Header) string {
 // peer is a trusted proxy, the right-most untrusted hop of Forwarded (when
 // present) or X-Forwarded-For.
 func (m *Middleware) clientIP(r *http.Request) string {
-	peer, ok := parseAddr(r.RemoteAddr)
+	ra := r.RemoteAddr
+	if len(m.cfg.trusted) == 0 && ra != "" && ra[0] != '[' {
+		// No proxy to believe: an "a.b.c.d:port" peer, as net/http writes
+		// it, is its own answer (IPv6 peers are parsed, to normalize them).
+		if i := strings.LastIndexByte(ra, ':'); i > 0 && strings.IndexByte(ra[:i], ':') < 0 {
+			return ra[:i]
+		}
+	}
+	peer, ok := parseAddr(ra)
 	if !ok {
 		return r.RemoteAddr
 	}
