@@ -24,6 +24,7 @@ type config struct {
 	waitPollInterval time.Duration
 	recorder         Recorder
 	thresholdHook    func(context.Context, ThresholdEvent)
+	marks            *markCache
 	downshift        func(context.Context, *Request, Decision) *Request
 }
 

@@ -2,10 +2,12 @@ package limiter
 
 import (
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-go/tollgate/algorithms"
@@ -56,7 +58,53 @@ type ThresholdEvent struct {
 // store only (not while rules fail over to WithFallback), and not for
 // concurrency rules.
 func WithThresholdHook(f func(ctx context.Context, e ThresholdEvent)) Option {
-	return func(c *config) { c.thresholdHook = f }
+	return func(c *config) {
+		c.thresholdHook = f
+		c.marks = new(markCache)
+	}
+}
+
+// markCache remembers the marks this limiter found charged (by itself or
+// another instance) in their current window, so that a counter going up
+// and down across a threshold costs one store call per window, not one
+// per crossing. It is direct-mapped and fixed in size: a collision only
+// costs a store call.
+type markCache struct {
+	mu    sync.Mutex
+	slots [256]struct {
+		key    string
+		window int64 // index of the mark's window; valid when key != ""
+	}
+}
+
+// charged reports whether the mark key is known charged in window w.
+func (c *markCache) charged(key string, w int64) bool {
+	s := &c.slots[maphash.String(markSeed, key)%uint64(len(c.slots))]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.key == key && s.window == w
+}
+
+// remember notes the mark key charged in window w.
+func (c *markCache) remember(key string, w int64) {
+	s := &c.slots[maphash.String(markSeed, key)%uint64(len(c.slots))]
+	c.mu.Lock()
+	s.key, s.window = key, w
+	c.mu.Unlock()
+}
+
+var markSeed = maphash.MakeSeed()
+
+// markWindow returns the index of the window of a mark with parameters p
+// at time now.
+func markWindow(p algorithms.Params, now int64) int64 {
+	off := p.Offset % p.Period
+	d := now - off
+	w := d / p.Period
+	if d < 0 && d%p.Period != 0 {
+		w--
+	}
+	return w
 }
 
 // thresholdLevel is the counter level, in units, at which fraction f of
@@ -105,13 +153,20 @@ func (l *Limiter) crossings(ctx context.Context, r *compiledRule, op *store.Op, 
 func (l *Limiter) fireThreshold(ctx context.Context, r *compiledRule, op *store.Op, f float64, e ThresholdEvent, now int64) {
 	e.Key = strings.Clone(op.Key) // op.Key may live in a reused buffer
 	mark := []store.Op{{Key: markKey(e.Key, f), Params: markParams(op.Params), Cost: 1}}
+	w := markWindow(mark[0].Params, now)
+	if l.cfg.marks.charged(mark[0].Key, w) {
+		return
+	}
 	var res [1]algorithms.Result
 	err := l.apply(ctx, l.store, now, mark, res[:], true)
 	if err != nil {
 		l.cfg.logger.Warn("tollgate: threshold mark failed; firing anyway",
 			slog.String("rule", r.Name), slog.Float64("threshold", f), slog.Any("error", err))
-	} else if !res[0].Allowed {
-		return // another check or instance fired it in this window
+	} else {
+		l.cfg.marks.remember(mark[0].Key, w)
+		if !res[0].Allowed {
+			return // another check or instance fired it in this window
+		}
 	}
 	l.cfg.thresholdHook(ctx, e)
 }
