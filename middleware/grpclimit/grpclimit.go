@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -34,17 +35,28 @@ const (
 	client side = false
 )
 
+// reqPool recycles limiter requests: Check takes a pointer, which would
+// otherwise cost an allocation per call.
+var reqPool = sync.Pool{New: func() any { return new(limiter.Request) }}
+
+// release clears req and returns it to the pool.
+func release(req *limiter.Request) {
+	*req = limiter.Request{}
+	reqPool.Put(req)
+}
+
 // request builds the limiter request of a call: the method name, the API
 // key and any identity from the metadata, and, on a server, the peer's
-// address.
-func (c *config) request(ctx context.Context, method string, s side) limiter.Request {
+// address. The caller releases it.
+func (c *config) request(ctx context.Context, method string, s side) *limiter.Request {
 	var md metadata.MD
 	if s == server {
 		md, _ = metadata.FromIncomingContext(ctx)
 	} else {
 		md, _ = metadata.FromOutgoingContext(ctx)
 	}
-	req := limiter.Request{Header: md}
+	req := reqPool.Get().(*limiter.Request)
+	req.Header = md
 	req.Method = method
 	req.Route = method
 	req.APIKey = apiKey(md)
@@ -197,9 +209,9 @@ func (c *config) pushback(d *limiter.Decision) metadata.MD {
 
 // settle finishes a call's reservation: nothing was estimated, so Settle
 // charges no tokens and releases concurrency slots.
-func settle(ctx context.Context, d *limiter.Decision, req *limiter.Request) {
-	if d.Reservation != nil {
-		d.Reservation.Settle(context.WithoutCancel(ctx), req.Estimate)
+func settle(ctx context.Context, res *limiter.Reservation, req *limiter.Request) {
+	if res != nil {
+		res.Settle(context.WithoutCancel(ctx), req.Estimate)
 	}
 }
 
@@ -211,12 +223,13 @@ func UnaryServerInterceptor(l *limiter.Limiter, opts ...Option) grpc.UnaryServer
 	c := newConfig(opts)
 	return func(ctx context.Context, in any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		req := c.request(ctx, info.FullMethod, server)
-		d := l.Check(ctx, &req)
+		defer release(req)
+		d := l.Check(ctx, req)
 		if !d.Allowed {
 			grpc.SetTrailer(ctx, c.pushback(&d))
-			return nil, c.deny(ctx, &req, &d)
+			return nil, c.deny(ctx, req, &d)
 		}
-		defer settle(ctx, &d, &req)
+		defer settle(ctx, d.Reservation, req)
 		return handler(ctx, in)
 	}
 }
@@ -228,12 +241,13 @@ func StreamServerInterceptor(l *limiter.Limiter, opts ...Option) grpc.StreamServ
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx := ss.Context()
 		req := c.request(ctx, info.FullMethod, server)
-		d := l.Check(ctx, &req)
+		defer release(req)
+		d := l.Check(ctx, req)
 		if !d.Allowed {
 			ss.SetTrailer(c.pushback(&d))
-			return c.deny(ctx, &req, &d)
+			return c.deny(ctx, req, &d)
 		}
-		defer settle(ctx, &d, &req)
+		defer settle(ctx, d.Reservation, req)
 		return handler(srv, ss)
 	}
 }
@@ -246,11 +260,12 @@ func UnaryClientInterceptor(l *limiter.Limiter, opts ...Option) grpc.UnaryClient
 	c := newConfig(opts)
 	return func(ctx context.Context, method string, in, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
 		req := c.request(ctx, method, client)
-		d := c.check(ctx, l, &req, c.wait)
+		defer release(req)
+		d := c.check(ctx, l, req, c.wait)
 		if !d.Allowed {
-			return c.deny(ctx, &req, &d)
+			return c.deny(ctx, req, &d)
 		}
-		defer settle(ctx, &d, &req)
+		defer settle(ctx, d.Reservation, req)
 		return invoker(ctx, method, in, reply, cc, callOpts...)
 	}
 }
@@ -263,11 +278,12 @@ func StreamClientInterceptor(l *limiter.Limiter, opts ...Option) grpc.StreamClie
 	c := newConfig(opts)
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
 		req := c.request(ctx, method, client)
-		d := c.check(ctx, l, &req, c.wait)
+		defer release(req)
+		d := c.check(ctx, l, req, c.wait)
 		if !d.Allowed {
-			return nil, c.deny(ctx, &req, &d)
+			return nil, c.deny(ctx, req, &d)
 		}
-		defer settle(ctx, &d, &req)
+		defer settle(ctx, d.Reservation, req)
 		return streamer(ctx, desc, cc, method, callOpts...)
 	}
 }
@@ -300,10 +316,11 @@ func (r *RateLimiter) Limit(ctx context.Context) error {
 	}
 	method, _ := grpc.Method(ctx)
 	req := r.c.request(ctx, method, s)
-	d := r.l.Check(ctx, &req)
+	defer release(req)
+	d := r.l.Check(ctx, req)
 	if !d.Allowed {
-		return r.c.deny(ctx, &req, &d)
+		return r.c.deny(ctx, req, &d)
 	}
-	settle(ctx, &d, &req)
+	settle(ctx, d.Reservation, req)
 	return nil
 }
