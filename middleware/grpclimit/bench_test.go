@@ -33,7 +33,9 @@ func BenchmarkUnaryServer(b *testing.B) {
 	for i := range ctxs {
 		ctxs[i] = metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer sk-"+strconv.Itoa(i)))
 	}
-	bare := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) { return h(ctx, req) }
+	bare := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		return h(ctx, req)
+	}
 	for _, c := range []struct {
 		name string
 		ic   grpc.UnaryServerInterceptor
