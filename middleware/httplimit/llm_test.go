@@ -457,3 +457,33 @@ func TestLLMOtherProvidersAndEncodings(t *testing.T) {
 		})
 	}
 }
+
+func TestLLMCostAndDefaultOutput(t *testing.T) {
+	up := &upstream{t: t, chunks: [][]byte{fixture(t, "openai_chat_stream.sse")}}
+	budget := limiter.Rule{Name: "budget", Algorithm: algorithms.FixedWindow, Limit: 1_000_000, Period: time.Hour,
+		Unit: limiter.Cost, By: []dimensions.Dimension{dimensions.User}}
+	price := func(model string, u limiter.Usage) int64 {
+		if model != "gpt-4o-mini" {
+			t.Errorf("priced model %q", model)
+		}
+		return u.InputTokens*10 + u.OutputTokens*40 // micro-units per token
+	}
+	s := newLLMStack(t, up, []limiter.Rule{budget}, httplimit.WithCost(price), httplimit.WithDefaultMaxOutput(256),
+		httplimit.WithoutPolicyHeader())
+	resp := s.post(t, t.Context(), `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("RateLimit-Policy") != "" || resp.Header.Get("RateLimit") == "" {
+		t.Errorf("WithoutPolicyHeader: RateLimit-Policy %q, RateLimit %q", resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"))
+	}
+	c := s.charge(t)
+	if c.Estimate.OutputTokens != 256 || c.Estimate.Cost != c.Estimate.InputTokens*10+256*40 {
+		t.Errorf("estimate %+v, want 256 output tokens (the default) priced", c.Estimate)
+	}
+	if c.Charged.Cost != 19*10+9*40 {
+		t.Errorf("charged %+v, want cost %d", c.Charged, 19*10+9*40)
+	}
+	if got := s.remaining(t, "budget"); got != 1_000_000-(19*10+9*40) {
+		t.Errorf("budget remaining %d", got)
+	}
+}
