@@ -141,7 +141,8 @@ func report(ctx context.Context, w io.Writer, cfg config) (int, error) {
 	start := time.Now()
 	loadBefore := loadAverage()
 	runs := Runs{}
-	benchSkipped := map[string]string{}
+	benchSkipped := map[string]string{} // benchmark name -> why
+	benchFailed := map[string]string{}  // benchmark name -> its messages
 	if len(order) > 0 {
 		bin, err := build(ctx, tmp)
 		if err != nil {
@@ -157,21 +158,27 @@ func report(ctx context.Context, w io.Writer, cfg config) (int, error) {
 				if _, ok := benchSkipped[name]; ok {
 					continue
 				}
+				if _, ok := benchFailed[name]; ok {
+					continue
+				}
 				out, err := bin.run(ctx, name, benchtimes[name], raw)
 				if err != nil {
 					return 0, err
 				}
-				for n, msg := range out.Failed {
-					return 0, fmt.Errorf("benchmark %s failed: %s", n, msg)
-				}
 				for _, r := range out.Results {
 					runs.Add(round, cfg.count, r)
 				}
-				if len(out.Results) == 0 {
-					for n, why := range out.Skipped {
-						if strings.HasPrefix(name, n) {
-							benchSkipped[name] = why
-						}
+				if len(out.Results) > 0 {
+					continue
+				}
+				for n, why := range out.Skipped {
+					if n == name || strings.HasPrefix(name, n+"/") {
+						benchSkipped[name] = why
+					}
+				}
+				for n, why := range out.Failed {
+					if n == name || strings.HasPrefix(name, n+"/") {
+						benchFailed[name] = why
 					}
 				}
 			}
@@ -189,6 +196,11 @@ func report(ctx context.Context, w io.Writer, cfg config) (int, error) {
 			continue
 		}
 		rows[i] = Evaluate(b, runs)
+		for _, name := range []string{b.Benchmark, b.Baseline} {
+			if why, ok := benchFailed[name]; ok && rows[i].Verdict == NoData {
+				rows[i].Why = name + " failed: " + why
+			}
+		}
 	}
 	fmt.Fprintf(w, "tollgate benchmark budgets, %s, %s %s/%s, GOMAXPROCS=%d\n",
 		start.UTC().Format("2006-01-02 15:04 MST"), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))

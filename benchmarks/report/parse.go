@@ -58,39 +58,50 @@ func parseValues(fields []string) (int64, map[string]float64, bool) {
 	return n, m, true
 }
 
-// Parse reads the output of `go test -bench`. Besides result lines it
-// understands a name printed on its own line when the benchmark logged
-// something before its figures, and "--- SKIP" / "--- FAIL" blocks, whose
-// indented lines are their messages.
+// Parse reads the output of `go test -bench`, with or without -v. Besides
+// result lines it understands a name printed on its own line (always with
+// -v; without it, when the benchmark logged before its figures), and
+// "--- SKIP", "--- FAIL" and "--- BENCH" lines with the indented messages
+// that precede them (-v) or follow them.
 func Parse(r io.Reader) (Output, error) {
 	out := Output{Skipped: map[string]string{}, Failed: map[string]string{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var pending string // a name whose figures have not been printed yet
-	var block map[string]string
-	var blockName string
+	var (
+		pending string   // a name whose figures have not been printed yet
+		logged  []string // indented lines since the last name
+		block   map[string]string
+		inBlock string // the name of the --- block that indented lines extend
+	)
 	for sc.Scan() {
 		line := sc.Text()
 		fields := strings.Fields(line)
-		switch {
-		case len(fields) == 0:
-			continue
-		case strings.HasPrefix(line, "--- SKIP: ") || strings.HasPrefix(line, "--- FAIL: "):
-			block, blockName = out.Skipped, trimName(fields[2])
-			if fields[1] == "FAIL:" {
-				block = out.Failed
-			}
-			block[blockName] = ""
-			continue
-		case block != nil && (strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t")):
-			msg := strings.TrimSpace(line)
-			if block[blockName] != "" {
-				msg = block[blockName] + "; " + msg
-			}
-			block[blockName] = msg
+		if len(fields) == 0 {
 			continue
 		}
-		block = nil
+		if strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t") {
+			if block != nil && inBlock != "" {
+				block[inBlock] = join(block[inBlock], strings.TrimSpace(line))
+			} else if pending != "" {
+				logged = append(logged, strings.TrimSpace(line))
+			}
+			continue
+		}
+		block, inBlock = nil, ""
+		if strings.HasPrefix(line, "--- ") && len(fields) >= 3 {
+			name := trimName(fields[2])
+			switch fields[1] {
+			case "SKIP:":
+				block = out.Skipped
+			case "FAIL:":
+				block = out.Failed
+			default: // "--- BENCH:": a benchmark's log, printed after its figures
+				block = map[string]string{}
+			}
+			block[name] = strings.Join(logged, "; ")
+			inBlock, logged, pending = name, nil, ""
+			continue
+		}
 		if strings.HasPrefix(fields[0], "Benchmark") {
 			if n, m, ok := parseValues(fields[1:]); ok {
 				out.Results = append(out.Results, Result{Name: trimName(fields[0]), N: n, Metrics: m})
@@ -98,12 +109,13 @@ func Parse(r io.Reader) (Output, error) {
 			} else if len(fields) == 1 {
 				pending = trimName(fields[0])
 			}
+			logged = nil
 			continue
 		}
 		if pending != "" {
 			if n, m, ok := parseValues(fields); ok {
 				out.Results = append(out.Results, Result{Name: pending, N: n, Metrics: m})
-				pending = ""
+				pending, logged = "", nil
 			}
 		}
 	}
@@ -111,4 +123,11 @@ func Parse(r io.Reader) (Output, error) {
 		return out, fmt.Errorf("reading benchmark output: %w", err)
 	}
 	return out, nil
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

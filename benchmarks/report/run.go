@@ -49,7 +49,7 @@ func benchPattern(name string) string {
 // not nil, receives the output as it was.
 func (bin binary) run(ctx context.Context, name, benchtime string, raw io.Writer) (Output, error) {
 	cmd := exec.CommandContext(ctx, bin.path,
-		"-test.run=^$", "-test.bench="+benchPattern(name), "-test.benchmem",
+		"-test.v", "-test.run=^$", "-test.bench="+benchPattern(name), "-test.benchmem",
 		"-test.count=1", "-test.benchtime="+benchtime)
 	cmd.Dir = bin.dir
 	var out bytes.Buffer
