@@ -205,7 +205,8 @@ func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, req *
 	}
 	est := limiter.Usage{InputTokens: tr.Input + m.cfg.perMessage*int64(tr.Messages), OutputTokens: out}
 	if m.cfg.cost != nil {
-		est.Cost = m.cfg.cost(tr.Model, est)
+		est.Cost = m.cfg.cost(tr.Model, tokens.Usage{Input: est.InputTokens, Output: est.OutputTokens,
+			Total: est.InputTokens + est.OutputTokens})
 	}
 	req.Estimate = est
 	return tr

@@ -67,7 +67,7 @@ func (m *Middleware) settle(r *http.Request, res *Result, mw *meteredWriter) {
 		if ok {
 			c.Charged = limiter.Usage{InputTokens: u.Input, OutputTokens: u.Output}
 			if m.cfg.cost != nil {
-				c.Charged.Cost = m.cfg.cost(c.Model, c.Charged)
+				c.Charged.Cost = m.cfg.cost(c.Model, u)
 			}
 			c.Measured = true
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate-go/tollgate/dimensions"
 	"github.com/tollgate-go/tollgate/limiter"
 	"github.com/tollgate-go/tollgate/middleware/httplimit"
+	"github.com/tollgate-go/tollgate/tokens"
 )
 
 // chatBody is a streaming chat request without stream_options.
@@ -462,11 +463,11 @@ func TestLLMCostAndDefaultOutput(t *testing.T) {
 	up := &upstream{t: t, chunks: [][]byte{fixture(t, "openai_chat_stream.sse")}}
 	budget := limiter.Rule{Name: "budget", Algorithm: algorithms.FixedWindow, Limit: 1_000_000, Period: time.Hour,
 		Unit: limiter.Cost, By: []dimensions.Dimension{dimensions.User}}
-	price := func(model string, u limiter.Usage) int64 {
+	price := func(model string, u tokens.Usage) int64 {
 		if model != "gpt-4o-mini" {
 			t.Errorf("priced model %q", model)
 		}
-		return u.InputTokens*10 + u.OutputTokens*40 // micro-units per token
+		return u.Input*10 + u.Output*40 // micro-units per token
 	}
 	s := newLLMStack(t, up, []limiter.Rule{budget}, httplimit.WithCost(price), httplimit.WithDefaultMaxOutput(256),
 		httplimit.WithoutPolicyHeader())
@@ -485,5 +486,27 @@ func TestLLMCostAndDefaultOutput(t *testing.T) {
 	}
 	if got := s.remaining(t, "budget"); got != 1_000_000-(19*10+9*40) {
 		t.Errorf("budget remaining %d", got)
+	}
+}
+
+func TestLLMPriceTable(t *testing.T) {
+	table, err := tokens.NewPriceTable("USD", map[string]tokens.Price{
+		"gpt-4o-mini": {Input: 150_000, CachedInput: 75_000, Output: 600_000}, // per 1M tokens
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &upstream{t: t, chunks: [][]byte{fixture(t, "openai_chat_stream.sse")}}
+	budget := limiter.Rule{Name: "budget", Algorithm: algorithms.FixedWindow, Limit: 1_000_000, Period: time.Hour,
+		Unit: limiter.Cost, By: []dimensions.Dimension{dimensions.User}}
+	s := newLLMStack(t, up, []limiter.Rule{budget}, httplimit.WithPriceTable(table))
+	resp := s.post(t, t.Context(), chatBody)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c := s.charge(t)
+	// 19 input and 9 output tokens at the request model's price, rounded up.
+	want := (19*150_000 + 9*600_000 + 999_999) / 1_000_000
+	if c.Charged.Cost != int64(want) || c.Estimate.Cost <= 0 {
+		t.Errorf("charge %+v, want cost %d from the table", c, want)
 	}
 }

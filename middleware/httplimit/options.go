@@ -79,8 +79,10 @@ type Charge struct {
 }
 
 // CostFunc returns the cost, in integer micro-units of a currency, of usage
-// u on model. It must be safe for concurrent use.
-type CostFunc func(model string, u limiter.Usage) int64
+// u on model. At check time u is the estimate (Input and Output only); at
+// settle time it is the measured usage, with its cached-input detail. It
+// must be safe for concurrent use.
+type CostFunc func(model string, u tokens.Usage) int64
 
 type config struct {
 	identity    func(*http.Request) Identity
@@ -231,9 +233,28 @@ func WithDefaultMaxOutput(n int64) Option {
 }
 
 // WithCost sets the function that prices usage for Cost rules; without it
-// Cost rules are charged 0.
+// (or WithPriceTable) Cost rules are charged 0.
 func WithCost(f CostFunc) Option {
 	return func(c *config) { c.cost = f }
+}
+
+// WithPriceTable prices usage for Cost rules with t. A model the table
+// does not know is priced 0 and logged at Warn: reject unknown models with
+// a guard rule where that matters.
+func WithPriceTable(t *tokens.PriceTable) Option {
+	return func(c *config) {
+		if t == nil {
+			return
+		}
+		c.cost = func(model string, u tokens.Usage) int64 {
+			v, err := t.Cost(model, u)
+			if err != nil {
+				c.logger.Warn("tollgate: no price for model", slog.String("model", model))
+				return 0
+			}
+			return v
+		}
+	}
 }
 
 // WithUsageInjection makes LLM mode add "stream_options":
