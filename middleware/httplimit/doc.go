@@ -91,8 +91,9 @@
 //     package tokens (input tokens plus 4 per message; output: the request's
 //     max_tokens-style cap plus any thinking budget, else
 //     WithDefaultMaxOutput). A longer body is estimated from its length.
-//     WithCost prices the estimate for Cost rules. The estimate is what
-//     token and cost rules reserve at check time.
+//     WithPriceTable (or WithCost) prices it for Cost rules, as it prices
+//     the measured usage at settle time. The estimate is what token and
+//     cost rules reserve at check time.
 //   - Stream: the ResponseWriter is wrapped so that every byte goes to the
 //     client as it is written, through a tokens.Meter; Flush passes
 //     through, http.ResponseController reaches the underlying writer
