@@ -50,8 +50,9 @@
 //	RateLimit: "per-key";r=42;t=17
 //
 // RateLimit-Policy lists every enforced rule that matched (q is the
-// capacity, w the window or refill period in seconds rounded up, omitted
-// for calendar months and concurrency; qu is omitted for request rules and
+// rule's limit per w, the window or refill period in seconds rounded up,
+// omitted for calendar months and concurrency; a bucket whose burst
+// differs from its limit adds tollgate-burst; qu is omitted for request rules and
 // is "tokens", "input-tokens", "output-tokens", "cost-micros" or
 // "concurrent-requests" otherwise). RateLimit names the tightest rule only,
 // as the draft asks: r is what it has left, t the seconds until it is full

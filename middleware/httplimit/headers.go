@@ -172,12 +172,14 @@ func appendItem(b []byte, name string) []byte {
 }
 
 // appendPolicy appends one RateLimit-Policy item:
-// "name";q=<quota>[;qu="<unit>"][;w=<window seconds>].
+// "name";q=<quota>[;qu="<unit>"][;w=<window seconds>][;tollgate-burst=<n>].
 func appendPolicy(b []byte, rr *limiter.RuleResult) []byte {
 	r := rr.Rule
 	b = appendItem(b, r.Name)
 	b = append(b, ";q="...)
-	b = strconv.AppendInt(b, rr.Limit, 10)
+	// q per w is the rule's rate; a bucket's burst, when it differs, is
+	// the vendor parameter tollgate-burst.
+	b = strconv.AppendInt(b, r.Limit, 10)
 	switch {
 	case r.Algorithm == algorithms.Concurrency:
 		b = append(b, `;qu="concurrent-requests"`...)
@@ -193,6 +195,10 @@ func appendPolicy(b []byte, rr *limiter.RuleResult) []byte {
 	if w := window(r); w > 0 && r.Algorithm != algorithms.Concurrency {
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, w, 10)
+	}
+	if rr.Limit != r.Limit {
+		b = append(b, ";tollgate-burst="...)
+		b = strconv.AppendInt(b, rr.Limit, 10)
 	}
 	return b
 }

@@ -125,7 +125,7 @@ func TestMultiplePoliciesAndTightest(t *testing.T) {
 	rules := []limiter.Rule{
 		{Name: "minute", Algorithm: algorithms.SlidingWindow, Limit: 100, Period: time.Minute},
 		{Name: "day", Algorithm: algorithms.FixedWindow, Limit: 3, Calendar: limiter.Day},
-		{Name: "tokens", Limit: 10000, Period: time.Minute, Unit: limiter.Tokens},
+		{Name: "tokens", Limit: 10000, Period: time.Minute, Unit: limiter.Tokens, Burst: 20000},
 		{Name: "shadowed", Limit: 1, Period: time.Minute, Mode: limiter.Shadow},
 	}
 	l, _ := newLimiter(t, nil, rules)
@@ -141,8 +141,8 @@ func TestMultiplePoliciesAndTightest(t *testing.T) {
 	if intParam(t, pol[1], "w") != 86400 {
 		t.Errorf("day policy %v, want w=86400", pol[1])
 	}
-	if qu, _ := pol[2].Param("qu"); qu != "tokens" {
-		t.Errorf("token policy %v, want qu=\"tokens\"", pol[2])
+	if qu, _ := pol[2].Param("qu"); qu != "tokens" || intParam(t, pol[2], "q") != 10000 || intParam(t, pol[2], "tollgate-burst") != 20000 {
+		t.Errorf("token policy %v, want q=10000;qu=\"tokens\";w=60;tollgate-burst=20000", pol[2])
 	}
 }
 
