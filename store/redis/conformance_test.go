@@ -28,7 +28,9 @@ func TestConformanceMiniredis(t *testing.T) {
 		return s
 	}, storetest.WithAdvance(func(t *testing.T, s store.Store, from, to int64) {
 		servers[s].FastForward(time.Duration(to-from) * time.Microsecond)
-	}))
+	}),
+		// gopher-lua is slow under -race; the real server runs the full sizes.
+		storetest.WithConcurrency(8, 25), storetest.WithDifferentialOps(600))
 }
 
 // TestConformanceServer runs the storetest suite on a real redis-server.
