@@ -1,12 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/tollgate-go/tollgate/dimensions"
+	"github.com/tollgate-go/tollgate/ledger"
 	"github.com/tollgate-go/tollgate/limiter"
 	"github.com/tollgate-go/tollgate/policy"
 )
@@ -15,13 +19,15 @@ import (
 //
 //	GET /rules                   the rules in force, with their modes
 //	PUT /rules/{name}/mode       body enforce, shadow or off
-//	GET /usage                   tokens and cost charged, in all and by user
+//	GET /usage/{dimension}/{value}  today's usage of a user, tenant, team or model
+//	GET /usage/export?format=csv    today's usage of every subject, CSV or JSON
 //	GET /alerts                  the budget alerts fired
 //
 // INTEGRATION POINT: package middleware/admin (rules, mode toggle, key
 // inspection and reset, usage export) is being written; once it lands,
-// this handler becomes admin.New(lim, ...) and the ledger its usage store.
-func adminAPI(lim *limiter.Limiter, r *policy.Reloader, usage *ledger, alerts *budgetAlerts) http.Handler {
+// this handler becomes admin.New(lim, admin.BearerToken(token),
+// admin.WithReloader(r), admin.WithLedger(usage)) plus /alerts.
+func adminAPI(lim *limiter.Limiter, r *policy.Reloader, usage *ledger.Ledger, alerts *budgetAlerts) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rules", func(w http.ResponseWriter, _ *http.Request) {
 		type rule struct {
@@ -49,9 +55,41 @@ func adminAPI(lim *limiter.Limiter, r *policy.Reloader, usage *ledger, alerts *b
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("GET /usage", func(w http.ResponseWriter, _ *http.Request) {
-		total, byUser := usage.snapshot()
-		writeJSON(w, http.StatusOK, map[string]any{"total": total, "by_user": byUser})
+	mux.HandleFunc("GET /usage/{dimension}/{value}", func(w http.ResponseWriter, req *http.Request) {
+		d := dimensions.Dimension(req.PathValue("dimension"))
+		var f dimensions.Facts
+		switch d {
+		case dimensions.User:
+			f.User = req.PathValue("value")
+		case dimensions.Tenant:
+			f.Tenant = req.PathValue("value")
+		case dimensions.Model:
+			f.Model = req.PathValue("value")
+		case team:
+			f.Custom = map[string]string{string(team): req.PathValue("value")}
+		default:
+			http.Error(w, "usage is kept by user, tenant, team and model", http.StatusNotFound)
+			return
+		}
+		u, err := usage.Usage(req.Context(), time.Now(), ledger.Subject{Group: ledger.Group{d}, Facts: f})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, u)
+	})
+	mux.HandleFunc("GET /usage/export", func(w http.ResponseWriter, req *http.Request) {
+		f, ok := ledger.ParseFormat(cmp.Or(req.URL.Query().Get("format"), "csv"))
+		if !ok {
+			http.Error(w, "format is csv or json", http.StatusBadRequest)
+			return
+		}
+		if f == ledger.CSV {
+			w.Header().Set("Content-Type", "text/csv")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		usage.Export(req.Context(), w, f, time.Now())
 	})
 	mux.HandleFunc("GET /alerts", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, alerts.list())

@@ -91,9 +91,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// The limiter, its rules from the policy: the embedded policy.yaml, or
 	// a file that is watched for changes.
+	usage, err := newLedger(s)
+	if err != nil {
+		return err
+	}
 	alerts := &budgetAlerts{w: out}
 	lim, err := limiter.New(s, nil,
 		limiter.WithLogger(logger),
+		limiter.WithRecorder(usage),               // per user, tenant, team, key and model
 		limiter.WithThresholdHook(alerts.crossed), // 80% and 100% of every budget
 	)
 	if err != nil {
@@ -147,7 +152,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	// The limiter in front of the proxy, in LLM mode.
-	usage := &ledger{}
 	limits := httplimit.New(lim,
 		httplimit.WithIdentity(identity),
 		httplimit.WithDenyHandler(deny),
@@ -156,7 +160,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		httplimit.WithDefaultMaxOutput(1024),    // reserved when a request names no max_tokens
 		httplimit.WithCost(priceWith(reloader)), // for the budgets, in micro-USD
 		httplimit.WithOpenAIHeaders(),           // x-ratelimit-*, which OpenAI SDKs read
-		httplimit.WithChargeHook(usage.record),  // per-request usage, for the admin API
 		httplimit.WithLogger(logger),
 	)
 	mux := http.NewServeMux()

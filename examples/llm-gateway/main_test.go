@@ -18,6 +18,7 @@ import (
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
 
+	"github.com/tollgate-go/tollgate/ledger"
 	"github.com/tollgate-go/tollgate/store/redis/redistest"
 )
 
@@ -92,21 +93,26 @@ func (g *gateway) adminGet(path string, v any) {
 	}
 }
 
-// waitSettled waits until n requests of user have been settled. The
-// middleware settles after the response's last byte, so a client that
-// stops reading at [DONE] may be faster than the settlement.
-func (g *gateway) waitSettled(user string, n int64) usageTotals {
+// usage returns today's usage of a subject from the admin API.
+func (g *gateway) usage(dimension, value string) ledger.Usage {
+	g.t.Helper()
+	var u ledger.Usage
+	g.adminGet("/usage/"+dimension+"/"+value, &u)
+	return u
+}
+
+// waitSettled waits until user's output tokens reach want. The middleware
+// settles after the response's last byte, so a client that stops reading
+// at [DONE] may be faster than the settlement.
+func (g *gateway) waitSettled(user string, want int64) ledger.Usage {
 	g.t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		var u struct {
-			ByUser map[string]usageTotals `json:"by_user"`
-		}
-		g.adminGet("/usage", &u)
-		if got := u.ByUser[user]; got.Requests >= n {
-			return got
+		u := g.usage("user", user)
+		if u.OutputTokens >= want {
+			return u
 		}
 		if time.Now().After(deadline) {
-			g.t.Fatalf("%s: %d requests settled, want %d", user, u.ByUser[user].Requests, n)
+			g.t.Fatalf("%s: %d output tokens settled, want %d", user, u.OutputTokens, want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -211,8 +217,8 @@ func TestDelayedOutputQuotaOnStream(t *testing.T) {
 			t.Fatalf("stream %d: usage %+v, %d words in %d chunks: want the whole answer",
 				i, acc.Usage, len(strings.Fields(acc.Choices[0].Message.Content)), chunks)
 		}
-		if u := g.waitSettled("carol", i); u.OutputTokens != i*answerTokens || u.Measured != i {
-			t.Fatalf("after stream %d: charged %+v, want %d measured output tokens", i, u, i*answerTokens)
+		if u := g.waitSettled("carol", i*answerTokens); u.OutputTokens != i*answerTokens || u.Requests != i {
+			t.Fatalf("after stream %d: charged %+v, want %d requests and %d output tokens", i, u, i, i*answerTokens)
 		}
 	}
 	stream := c.Chat.Completions.NewStreaming(t.Context(), params)
@@ -251,7 +257,7 @@ func TestBudgetAlertThenThrottling(t *testing.T) {
 			break
 		}
 		admitted++
-		g.waitSettled("dave", int64(admitted))
+		g.waitSettled("dave", int64(admitted)*300)
 	}
 	if admitted != 6 {
 		t.Errorf("%d requests admitted, want 6", admitted)
@@ -268,17 +274,16 @@ func TestBudgetAlertThenThrottling(t *testing.T) {
 	if !strings.Contains(g.out.String(), "budget alert: hobbyco-daily-budget reached 80%") {
 		t.Errorf("the gateway did not print the alert:\n%s", g.out)
 	}
-	var u struct{ Total usageTotals }
-	g.adminGet("/usage", &u)
-	if u.Total.CostMicroUSD < 16000 || u.Total.CostMicroUSD > 20000 {
-		t.Errorf("charged %d micro-USD, want 80%% to 100%% of 20000", u.Total.CostMicroUSD)
+	u := g.usage("tenant", "hobbyco")
+	if u.Cost < 16000 || u.Cost > 20000 || u.Requests != 6 || u.Denials != 1 {
+		t.Errorf("hobbyco's usage %+v, want 6 requests, 1 denial, 80%% to 100%% of 20000 micro-USD", u)
 	}
 }
 
 func TestAdminNeedsTheToken(t *testing.T) {
 	g := startGateway(t)
 	for _, auth := range []string{"", "Bearer wrong", "Bearer " + g.token + "x"} {
-		req, _ := http.NewRequest("GET", g.admin+"/usage", nil)
+		req, _ := http.NewRequest("GET", g.admin+"/usage/user/alice", nil)
 		req.Header.Set("Authorization", auth)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -346,8 +351,8 @@ func TestPrintedCommands(t *testing.T) {
 	if !strings.Contains(g.out.String(), "budget alert: hobbyco-daily-budget reached 80%") {
 		t.Errorf("no budget alert printed:\n%s", g.out)
 	}
-	if got := sh(cmds[4]); !strings.Contains(got, `"dave":{"requests":6`) {
-		t.Errorf("usage printed %s, want dave's 6 requests", got)
+	if got := sh(cmds[4]); !strings.Contains(got, "dave") || !strings.Contains(got, "hobbyco") {
+		t.Errorf("usage export printed %s, want rows for dave and hobbyco", got)
 	}
 }
 
