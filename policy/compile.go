@@ -145,7 +145,7 @@ func (c *compiler) addRule(r *ruleDoc, path string, top, bottom []layer, groupWh
 		}
 	}
 	e.matcher = both(groupWhen, m)
-	e.rule = limiter.Rule{Name: r.Name, When: e.matcher}
+	e.rule = limiter.Rule{Name: r.Name, When: e.matcher, Thresholds: r.Thresholds}
 	guardFields := r.isGuard()
 	switch {
 	case r.Parent != "" && r.Limit != nil:
@@ -311,7 +311,7 @@ func (c *compiler) buildGuard(e *entry) {
 		field string
 		set   bool
 	}{{"calendar", r.Calendar != ""}, {"timezone", r.Timezone != nil}, {"algorithm", r.Algorithm != nil}, {"burst", r.Burst != nil},
-		{"unit", r.Unit != ""}, {"timing", r.Timing != ""}, {"on_store_error", r.OnStoreError != nil}} {
+		{"unit", r.Unit != ""}, {"timing", r.Timing != ""}, {"on_store_error", r.OnStoreError != nil}, {"thresholds", r.Thresholds != nil}} {
 		if field := f.field; f.set {
 			c.fail(e.path+"/"+field, nil, "", "a guard rule (allow_models, deny_models, max_*_tokens) counts nothing: %s does not apply", field)
 			return

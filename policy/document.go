@@ -68,6 +68,7 @@ type ruleDoc struct {
 	DenyModels      []string        `json:"deny_models"`
 	MaxInputTokens  *int64          `json:"max_input_tokens"`
 	MaxOutputTokens *int64          `json:"max_output_tokens"`
+	Thresholds      []float64       `json:"thresholds"`
 }
 
 // own returns the settings the rule sets itself.

@@ -274,6 +274,8 @@ func rangeError(path, field string, n json.Number) *Error {
 	switch field {
 	case "share":
 		e.Message = fmt.Sprintf("share %s is outside (0, 1]: it is the fraction of the parent's limit", n)
+	case "thresholds":
+		e.Message = fmt.Sprintf("threshold %s is outside (0, 1]: it is a fraction of the limit, such as 0.8", n)
 	case "status":
 		e.Message = fmt.Sprintf("status %s is not a rejection status: use 400 to 599 (usually 429)", n)
 	case "limit":
