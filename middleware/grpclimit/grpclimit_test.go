@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/ratelimit"
@@ -331,22 +332,41 @@ func TestClientInterceptors(t *testing.T) {
 	if n := svc.calls.Load(); n != 1 {
 		t.Errorf("server saw %d calls, want 1: denied calls are never sent", n)
 	}
+}
 
-	// WithWait: the second call waits for capacity instead of failing.
-	rule.Period = 200 * time.Millisecond
-	lw := newLimiter(t, nil, rule)
-	connW, svcW := serve(t, nil, grpc.WithChainUnaryInterceptor(grpclimit.UnaryClientInterceptor(lw, grpclimit.WithWait())))
-	cw := healthpb.NewHealthClient(connW)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	for i := range 2 {
-		if _, err := cw.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
-			t.Fatalf("waiting call %d: %v", i, err)
+// TestClientWaitSynctest: with WithWait the client interceptor waits, in
+// a synctest bubble's fake time, exactly as long as the limiter says, and
+// gives up at once when the call's deadline is nearer.
+func TestClientWaitSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rule := limiter.Rule{Name: "hourly", Algorithm: algorithms.GCRA, Limit: 1, Period: time.Hour}
+		l, err := limiter.New(memory.New(), []limiter.Rule{rule})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n := svcW.calls.Load(); n != 2 {
-		t.Errorf("server saw %d calls, want 2", n)
-	}
+		ic := grpclimit.UnaryClientInterceptor(l, grpclimit.WithWait())
+		sent := 0
+		invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
+			sent++
+			return nil
+		}
+		start := time.Now()
+		for i := range 2 {
+			if err := ic(t.Context(), checkMethod, nil, nil, nil, invoker); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		if waited := time.Since(start); sent != 2 || waited != time.Hour {
+			t.Errorf("sent %d after %v, want 2 after exactly 1h", sent, waited)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Minute)
+		defer cancel()
+		start = time.Now()
+		err = ic(ctx, checkMethod, nil, nil, nil, invoker)
+		if status.Code(err) != codes.ResourceExhausted || time.Since(start) != 0 || sent != 2 {
+			t.Errorf("deadline nearer than the wait: %v after %v, want RESOURCE_EXHAUSTED at once", err, time.Since(start))
+		}
+	})
 }
 
 func TestRateLimitAdapter(t *testing.T) {
