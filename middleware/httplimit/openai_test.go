@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/openai/openai-go"
@@ -81,9 +82,9 @@ func TestOpenAIClientHonoursRetryHeaders(t *testing.T) {
 	completion := fixture(t, "openai_chat.json")
 	rules := []limiter.Rule{
 		{Name: "blocked-model", Limit: 0, Period: time.Minute, When: limiter.Equal(dimensions.Model, "blocked")},
-		// One request per 800ms per key, no burst: a second request at once
-		// waits about 800ms.
-		{Name: "per-key", Algorithm: algorithms.GCRA, Limit: 1, Period: 800 * time.Millisecond,
+		// One request per 2s per key, no burst: a second request at once
+		// waits up to 2s (a margin wide enough for a loaded machine).
+		{Name: "per-key", Algorithm: algorithms.GCRA, Limit: 1, Period: 2 * time.Second,
 			By: []dimensions.Dimension{dimensions.APIKey}},
 	}
 	l, err := limiter.New(memory.New(), rules) // the real clock: the client really waits
@@ -122,8 +123,8 @@ func TestOpenAIClientHonoursRetryHeaders(t *testing.T) {
 		t.Fatalf("attempts %+v, want 200, 429, then a retried 200", a)
 	}
 	ms, err := strconv.Atoi(a[1].retryAfterMs)
-	if err != nil || ms < 1 || ms > 800 {
-		t.Fatalf("retry-after-ms %q, want 1..800", a[1].retryAfterMs)
+	if err != nil || ms < 1 || ms > 2000 {
+		t.Fatalf("retry-after-ms %q, want 1..2000", a[1].retryAfterMs)
 	}
 	// The client slept what the header said before trying again. (A lower
 	// bound, which holds however slow the machine is.)
@@ -142,4 +143,57 @@ func TestOpenAIClientHonoursRetryHeaders(t *testing.T) {
 	if n := len(log.all()); n != 4 {
 		t.Errorf("blocked model: %d attempts in all, want 4 (no retry)", n)
 	}
+}
+
+// handlerTransport serves client requests with a handler in the same
+// goroutine, so that a synctest bubble holds the client, the middleware
+// and the server.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, r)
+	return w.Result(), nil
+}
+
+// TestOpenAIClientWaitsExactly runs the OpenAI client in a synctest
+// bubble, where its sleep is fake time: after a 429 it waits exactly the
+// retry-after-ms it was sent, and its retry is admitted.
+func TestOpenAIClientWaitsExactly(t *testing.T) {
+	completion := fixture(t, "openai_chat.json")
+	synctest.Test(t, func(t *testing.T) {
+		rules := []limiter.Rule{{Name: "per-key", Algorithm: algorithms.GCRA, Limit: 1, Period: 10 * time.Second,
+			By: []dimensions.Dimension{dimensions.APIKey}}}
+		l, err := limiter.New(memory.New(), rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log attemptLog
+		h := log.wrap(httplimit.New(l, httplimit.WithOpenAIHeaders()).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(completion)
+		})))
+		client := openai.NewClient(
+			option.WithBaseURL("http://llm.test/v1/"),
+			option.WithAPIKey("sk-test"),
+			option.WithMaxRetries(1),
+			option.WithHTTPClient(&http.Client{Transport: handlerTransport{h}}),
+		)
+		params := openai.ChatCompletionNewParams{
+			Model:    "gpt-4o-mini",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")},
+		}
+		for i := range 2 {
+			if _, err := client.Chat.Completions.New(t.Context(), params); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		a := log.all()
+		if len(a) != 3 || a[1].status != 429 || a[1].retryAfterMs != "10000" || a[2].status != 200 {
+			t.Fatalf("attempts %+v, want 200, 429 (retry-after-ms 10000), 200", a)
+		}
+		if waited := a[2].arrived.Sub(a[1].done); waited != 10*time.Second {
+			t.Errorf("client waited %v, want exactly the 10s it was told", waited)
+		}
+	})
 }
