@@ -105,6 +105,27 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// valid is Validate without the error: the same bounds, as unsigned
+// comparisons (a negative value wraps past every bound), cheap enough to
+// inline.
+func (p *Params) valid() bool {
+	return uint8(p.Kind-FixedWindow) <= uint8(Concurrency-FixedWindow) &&
+		uint64(p.Limit) <= MaxLimit &&
+		uint64(p.Period-1) < MaxPeriod &&
+		uint64(p.Burst) <= MaxLimit
+}
+
+// capacityOf is Capacity without copying *p.
+func capacityOf(p *Params) int64 {
+	if p.Limit == 0 {
+		return 0
+	}
+	if (p.Kind == TokenBucket || p.Kind == GCRA) && p.Burst > 0 {
+		return p.Burst
+	}
+	return p.Limit
+}
+
 // Capacity returns the most units a single cost may have and still pass
 // some day: Burst (or Limit) for buckets, Limit otherwise.
 func (p Params) Capacity() int64 {
@@ -193,28 +214,46 @@ type Result struct {
 //
 // Apply never allocates and is safe for concurrent use (it is pure).
 func Apply(p Params, s State, now, cost int64, mode Mode) (State, Result) {
-	if p.Validate() != nil {
-		return s, Result{Reason: ReasonExceedsCapacity}
+	var r Result
+	apply(&p, &s, now, cost, mode, &r)
+	return s, r
+}
+
+// Update is [Apply] in place, for stores on a hot path: it applies cost to
+// the state *s with parameters *p at time now, writes the result to *r, and
+// leaves *s as Apply would return it. It copies neither the state nor the
+// parameters. s, p and r must not overlap.
+func Update(s *State, p *Params, now, cost int64, mode Mode, r *Result) {
+	apply(p, s, now, cost, mode, r)
+}
+
+func apply(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
+	if !p.valid() {
+		*r = Result{Reason: ReasonExceedsCapacity}
+		return
 	}
 	cost = clamp(cost, -MaxLimit, MaxLimit)
 	if p.Limit == 0 {
 		// Nothing is ever admitted, so nothing is ever stored.
+		*s = State{}
 		if cost < 0 || (mode == Force && cost > 0) {
-			return State{}, Result{Allowed: true}
+			*r = Result{Allowed: true}
+			return
 		}
-		return State{}, Result{Reason: ReasonExceedsCapacity}
+		*r = Result{Reason: ReasonExceedsCapacity}
+		return
 	}
 	switch p.Kind {
 	case FixedWindow:
-		return fixedWindow(p, s, now, cost, mode)
+		fixedWindow(p, s, now, cost, mode, r)
 	case SlidingWindow:
-		return slidingWindow(p, s, now, cost, mode)
+		slidingWindow(p, s, now, cost, mode, r)
 	case TokenBucket:
-		return tokenBucket(p, s, now, cost, mode)
+		tokenBucket(p, s, now, cost, mode, r)
 	case GCRA:
-		return gcra(p, s, now, cost, mode)
+		gcra(p, s, now, cost, mode, r)
 	default:
-		return concurrency(p, s, now, cost, mode)
+		concurrency(p, s, now, cost, mode, r)
 	}
 }
 
@@ -229,21 +268,29 @@ func addLevel(v, c int64) int64 {
 
 // windowStart returns the start of the window of period p holding now.
 func windowStart(now, period, offset int64) int64 {
-	off := offset % period
-	r := (now - off) % period
+	off := offset
+	if uint64(off) >= uint64(period) { // 0 <= offset < period needs no %
+		off %= period
+	}
+	d := now - off
+	if d >= 0 {
+		// One unsigned division: cheaper than the signed one.
+		return now - int64(uint64(d)%uint64(period))
+	}
+	r := d % period
 	if r < 0 {
 		r += period
 	}
 	return now - r
 }
 
-// denyOrCapacity is the result for a cost that does not fit: limited with
-// retry when it could ever fit, exceeds-capacity otherwise.
-func tooLarge(remaining, resetAfter int64) Result {
-	return Result{Reason: ReasonExceedsCapacity, Remaining: remaining, ResetAfter: resetAfter}
+// tooLarge writes the result for a cost larger than the capacity, which
+// never fits.
+func tooLarge(r *Result, remaining, resetAfter int64) {
+	*r = Result{Reason: ReasonExceedsCapacity, Remaining: remaining, ResetAfter: resetAfter}
 }
 
-func fixedWindow(p Params, s State, now, cost int64, mode Mode) (State, Result) {
+func fixedWindow(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
 	ws := windowStart(now, p.Period, p.Offset)
 	if s[1] > 0 && s[0] > ws {
 		// The clock went back behind the key's window: stay in it, so a
@@ -268,14 +315,19 @@ func fixedWindow(p Params, s State, now, cost int64, mode Mode) (State, Result) 
 	case mode == Force && cost > 0:
 		count = addLevel(count, cost)
 	case want > p.Limit:
-		return s, tooLarge(max(0, p.Limit-count), ttl(count))
+		tooLarge(r, max(0, p.Limit-count), ttl(count))
+		return
 	case count+want > p.Limit:
-		return s, Result{Reason: ReasonLimited, Remaining: max(0, p.Limit-count), RetryAfter: reset, ResetAfter: reset}
+		*r = Result{Reason: ReasonLimited, Remaining: max(0, p.Limit-count), RetryAfter: reset, ResetAfter: reset}
+		return
 	case cost > 0:
 		count += cost
 	}
 	if count == 0 {
-		return State{}, Result{Allowed: true, Remaining: p.Limit}
+		*s = State{}
+		*r = Result{Allowed: true, Remaining: p.Limit}
+		return
 	}
-	return State{ws, count, 0}, Result{Allowed: true, Remaining: max(0, p.Limit-count), ResetAfter: reset}
+	*s = State{ws, count, 0}
+	*r = Result{Allowed: true, Remaining: max(0, p.Limit-count), ResetAfter: reset}
 }

@@ -3,17 +3,17 @@ package algorithms
 // tokenBucket keeps the units used (how empty the bucket is), the time of
 // the last refill, and the refill remainder: the part of Limit*elapsed that
 // has not made a whole unit yet, in [0, Period).
-func tokenBucket(p Params, s State, now, cost int64, mode Mode) (State, Result) {
-	P, L, B := p.Period, p.Limit, p.Capacity()
+func tokenBucket(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
+	P, L, B := p.Period, p.Limit, capacityOf(p)
 	level, last, frac := s[0], s[1], s[2]
 	if level <= 0 {
 		level, frac, last = 0, 0, now
 	} else if now > last {
-		q, r := mul(now-last, L).add(frac).divmod(P)
+		q, rem := mul(now-last, L).add(frac).divmod(P)
 		if q >= level {
 			level, frac = 0, 0
 		} else {
-			level, frac = level-q, r
+			level, frac = level-q, rem
 		}
 		last = now
 	}
@@ -40,23 +40,28 @@ func tokenBucket(p Params, s State, now, cost int64, mode Mode) (State, Result) 
 			level += cost
 		}
 	case want > B:
-		return s, tooLarge(max(0, B-level), drainTime(level))
+		tooLarge(r, max(0, B-level), drainTime(level))
+		return
 	case level+want > B:
-		return s, Result{Reason: ReasonLimited, Remaining: max(0, B-level), RetryAfter: drainTime(level + want - B), ResetAfter: drainTime(level)}
+		*r = Result{Reason: ReasonLimited, Remaining: max(0, B-level), RetryAfter: drainTime(level + want - B), ResetAfter: drainTime(level)}
+		return
 	case cost > 0:
 		level += cost
 	}
 	if level == 0 {
-		return State{}, Result{Allowed: true, Remaining: B}
+		*s = State{}
+		*r = Result{Allowed: true, Remaining: B}
+		return
 	}
-	return State{level, last, frac}, Result{Allowed: true, Remaining: max(0, B-level), ResetAfter: drainTime(level)}
+	*s = State{level, last, frac}
+	*r = Result{Allowed: true, Remaining: max(0, B-level), ResetAfter: drainTime(level)}
 }
 
 // gcra keeps the theoretical arrival time: the moment the bucket would be
 // empty of charges. It is kept as whole µs plus a fraction in units of
 // 1/Limit µs, so that Period/Limit per unit accumulates without rounding.
-func gcra(p Params, s State, now, cost int64, mode Mode) (State, Result) {
-	P, L, B := p.Period, p.Limit, p.Capacity()
+func gcra(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
+	P, L, B := p.Period, p.Limit, capacityOf(p)
 	tat, tatFrac := s[0], s[1]
 	// x is how far the arrival time lies ahead of now, in 1/Limit µs:
 	// the units still charged, times Period.
@@ -93,27 +98,32 @@ func gcra(p Params, s State, now, cost int64, mode Mode) (State, Result) {
 			x = ceiling
 		}
 	case want > B:
-		return s, tooLarge(remaining(x), ceilL(x))
+		tooLarge(r, remaining(x), ceilL(x))
+		return
 	case x.plus(mul(want, P)).cmp(capacity) > 0:
 		retry := ceilL(x.minus(mul(B-want, P)))
-		return s, Result{Reason: ReasonLimited, Remaining: remaining(x), RetryAfter: retry, ResetAfter: ceilL(x)}
+		*r = Result{Reason: ReasonLimited, Remaining: remaining(x), RetryAfter: retry, ResetAfter: ceilL(x)}
+		return
 	case cost > 0:
 		x = x.plus(mul(cost, P))
 	}
 	if x == (u128{}) {
-		return State{}, Result{Allowed: true, Remaining: B}
+		*s = State{}
+		*r = Result{Allowed: true, Remaining: B}
+		return
 	}
-	res := Result{Allowed: true, Remaining: remaining(x), ResetAfter: ceilL(x)}
-	q, r := x.quo(L)
+	*r = Result{Allowed: true, Remaining: remaining(x), ResetAfter: ceilL(x)}
+	q, rem := x.quo(L)
 	const low = 1<<tatLowBits - 1
 	if q.hi == 0 && q.lo <= low && now <= low && now+int64(q.lo) <= low {
-		return State{now + int64(q.lo), r, 0}, res
+		*s = State{now + int64(q.lo), rem, 0}
+		return
 	}
 	// A small Limit with a large Burst or forced charge puts the arrival
 	// time past 2^62µs (146,000 years): its high bits go to s[2], so it
 	// neither wraps around into the past (an empty bucket) nor saturates.
 	at := q.plus(u128{lo: uint64(max(now, 0))})
-	return State{int64(at.lo & low), r, int64(at.hi<<(64-tatLowBits) | at.lo>>tatLowBits)}, res
+	*s = State{int64(at.lo & low), rem, int64(at.hi<<(64-tatLowBits) | at.lo>>tatLowBits)}
 }
 
 // tatLowBits is how many bits of a GCRA arrival time s[0] holds when s[2]

@@ -58,6 +58,14 @@ func (x u128) quo(d int64) (q u128, r int64) {
 // divmod divides x by d > 0. The quotient saturates at maxInt64.
 func (x u128) divmod(d int64) (q, r int64) {
 	ud := uint64(d)
+	if x.hi == 0 {
+		// 64 bits: one DIV gives both (the compiler shares it).
+		q, r := x.lo/ud, x.lo%ud
+		if q > maxInt64 {
+			return maxInt64, int64(r)
+		}
+		return int64(q), int64(r)
+	}
 	qhi, rhi := bits.Div64(0, x.hi, ud)
 	qlo, rem := bits.Div64(rhi, x.lo, ud)
 	if qhi != 0 || qlo > maxInt64 {

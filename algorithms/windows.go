@@ -1,6 +1,6 @@
 package algorithms
 
-func slidingWindow(p Params, s State, now, cost int64, mode Mode) (State, Result) {
+func slidingWindow(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
 	P, L := p.Period, p.Limit
 	ws := windowStart(now, P, p.Offset)
 	if (s[1] > 0 || s[2] > 0) && s[0] > ws {
@@ -37,7 +37,8 @@ func slidingWindow(p Params, s State, now, cost int64, mode Mode) (State, Result
 	case mode == Force && cost > 0:
 		curr = addLevel(curr, cost)
 	case want > L:
-		return s, tooLarge(max(0, L-est), reset(curr, prev))
+		tooLarge(r, max(0, L-est), reset(curr, prev))
+		return
 	case est+want > L:
 		var retry int64
 		if room := L - curr - want; room >= 0 {
@@ -52,18 +53,22 @@ func slidingWindow(p Params, s State, now, cost int64, mode Mode) (State, Result
 			retry = P - elapsed + P - q
 		}
 		retry += elapsed - (now - ws) // the time until the clock is back in the window, if it went back
-		return s, Result{Reason: ReasonLimited, Remaining: max(0, L-est), RetryAfter: retry, ResetAfter: reset(curr, prev)}
+		*r = Result{Reason: ReasonLimited, Remaining: max(0, L-est), RetryAfter: retry, ResetAfter: reset(curr, prev)}
+		return
 	case cost > 0:
 		curr += cost
 	}
 	if curr == 0 && prev == 0 {
-		return State{}, Result{Allowed: true, Remaining: L}
+		*s = State{}
+		*r = Result{Allowed: true, Remaining: L}
+		return
 	}
 	est = weighted(prev) + curr
-	return State{ws, curr, prev}, Result{Allowed: true, Remaining: max(0, L-est), ResetAfter: reset(curr, prev)}
+	*s = State{ws, curr, prev}
+	*r = Result{Allowed: true, Remaining: max(0, L-est), ResetAfter: reset(curr, prev)}
 }
 
-func concurrency(p Params, s State, now, cost int64, mode Mode) (State, Result) {
+func concurrency(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
 	inflight, last := s[0], s[1]
 	if inflight > 0 && now-last >= p.Period {
 		inflight = 0 // the lease ran out
@@ -80,15 +85,20 @@ func concurrency(p Params, s State, now, cost int64, mode Mode) (State, Result) 
 		inflight = addLevel(inflight, cost)
 		last = now
 	case want > p.Limit:
-		return s, tooLarge(max(0, p.Limit-inflight), reset(inflight, last))
+		tooLarge(r, max(0, p.Limit-inflight), reset(inflight, last))
+		return
 	case inflight+want > p.Limit:
-		return s, Result{Reason: ReasonLimited, Remaining: max(0, p.Limit-inflight), ResetAfter: reset(inflight, last)}
+		*r = Result{Reason: ReasonLimited, Remaining: max(0, p.Limit-inflight), ResetAfter: reset(inflight, last)}
+		return
 	case cost > 0:
 		inflight += cost
 		last = now
 	}
 	if inflight == 0 {
-		return State{}, Result{Allowed: true, Remaining: p.Limit}
+		*s = State{}
+		*r = Result{Allowed: true, Remaining: p.Limit}
+		return
 	}
-	return State{inflight, last, 0}, Result{Allowed: true, Remaining: max(0, p.Limit-inflight), ResetAfter: reset(inflight, last)}
+	*s = State{inflight, last, 0}
+	*r = Result{Allowed: true, Remaining: max(0, p.Limit-inflight), ResetAfter: reset(inflight, last)}
 }
