@@ -19,16 +19,16 @@ local TWO53 = 9007199254740992
 local BASE = 16777216 -- 2^24
 local MAXLEVEL = TWO53
 local MAXTTLMS = 9007199254740 -- floor(2^53 / 1000): about 285 years
-local floor = math.floor
+local floor, max, min = math.floor, math.max, math.min
 
 -- The arithmetic below (limbs and their fast paths) and the algorithms are
 -- defined on first use: a script call pays for the closures it needs only.
-local limbs, norm, add, sub, mul, cmp, divmod, divmodSat, divCeil, fmtbig, parsebig
+local MAXI64, limbs, norm, add, sub, mul, cmp, divmod, divmodSat, divCeil, fmtbig, parsebig
 local arithLoaded = false
 local function loadArith()
   if arithLoaded then return end
   arithLoaded = true
-  local MAXI64 = {16777215, 16777215, 32767} -- 2^63-1
+  MAXI64 = {16777215, 16777215, 32767} -- 2^63-1
   limbs = function(v)
     if type(v) == 'table' then return v end
     local t, i = {}, 0
@@ -223,24 +223,6 @@ local function parse(s)
   return parsebig(s)
 end
 
-local function clamp(v, lo, hi)
-  if v < lo then return lo elseif v > hi then return hi end
-  return v
-end
-
-local function addLevel(v, c)
-  return clamp(v + c, 0, MAXLEVEL)
-end
-
-local function pos(v)
-  if v < 0 then return 0 end
-  return v
-end
-
-local function windowStart(now, period, offset)
-  return now - (now - offset) % period
-end
-
 -- Each algorithm returns the new state (nil: unchanged) and the result:
 -- s0, s1, s2, allowed, reason, remaining, retryAfter, resetAfter.
 
@@ -251,25 +233,27 @@ local function loadAlgorithms(kind)
   if kind ~= 1 and kind ~= 5 then loadArith() end
   if kind == 1 then
   fixedWindow = function(L, P, off, now, cost, force, s0, s1)
-    local ws = windowStart(now, P, off)
+    local ws = now - (now - off) % P
+    -- A clock that went back behind the key's window stays in it.
+    if s1 > 0 and s0 > ws then ws = s0 end
     local count = s1
     if s0 ~= ws then count = 0 end
     local reset = ws + P - now
     local want = cost
     if want < 1 then want = 1 end
     if cost < 0 or (force and cost > 0) then
-      count = addLevel(count, cost)
+      count = min(max(count + cost, 0), MAXLEVEL)
     elseif want > L then
       local ttl = reset
       if count == 0 then ttl = 0 end
-      return nil, nil, nil, 0, 2, pos(L - count), 0, ttl
+      return nil, nil, nil, 0, 2, max(0, L - count), 0, ttl
     elseif count > L - want then
-      return nil, nil, nil, 0, 1, pos(L - count), reset, reset
+      return nil, nil, nil, 0, 1, max(0, L - count), reset, reset
     elseif cost > 0 then
       count = count + cost
     end
     if count == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-    return ws, count, 0, 1, 0, pos(L - count), 0, reset
+    return ws, count, 0, 1, 0, max(0, L - count), 0, reset
   end
 
   elseif kind == 2 then
@@ -280,10 +264,12 @@ local function loadAlgorithms(kind)
   end
 
   slidingWindow = function(L, P, off, now, cost, force, s0, s1, s2)
-    local ws = windowStart(now, P, off)
+    local ws = now - (now - off) % P
+    -- A clock that went back behind the key's window stays at its start.
+    if (s1 > 0 or s2 > 0) and s0 > ws then ws = s0 end
     local curr, prev = 0, 0
     if s0 == ws then curr, prev = s1, s2 elseif s0 == ws - P then prev = s1 end
-    local e = now - ws
+    local e = max(0, now - ws)
     -- d = L - est, where est = ceil(prev*(P-e)/P) + curr may pass 2^53:
     -- d keeps the sign and, when it matters, the exact value.
     local d = (L - curr) - divCeil(mul(prev, P - e), P)
@@ -292,13 +278,13 @@ local function loadAlgorithms(kind)
     if cost < 0 then
       curr = curr + cost
       if curr < 0 then
-        prev = addLevel(prev, curr)
+        prev = min(max(prev + curr, 0), MAXLEVEL)
         curr = 0
       end
     elseif force and cost > 0 then
-      curr = addLevel(curr, cost)
+      curr = min(max(curr + cost, 0), MAXLEVEL)
     elseif want > L then
-      return nil, nil, nil, 0, 2, pos(d), 0, slidingReset(ws, P, now, curr, prev)
+      return nil, nil, nil, 0, 2, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
     elseif d < want then
       local retry
       local room = (L - curr) - want
@@ -309,20 +295,29 @@ local function loadAlgorithms(kind)
         local q = divmod(mul(L - want, P), curr)
         retry = P - e + P - q
       end
-      return nil, nil, nil, 0, 1, pos(d), retry, slidingReset(ws, P, now, curr, prev)
+      retry = retry + e - (now - ws) -- until the clock is back in the window
+      return nil, nil, nil, 0, 1, max(0, d), retry, slidingReset(ws, P, now, curr, prev)
     elseif cost > 0 then
       curr = curr + cost
     end
     if curr == 0 and prev == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
     d = (L - curr) - divCeil(mul(prev, P - e), P)
-    return ws, curr, prev, 1, 0, pos(d), 0, slidingReset(ws, P, now, curr, prev)
+    return ws, curr, prev, 1, 0, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
   end
 
   elseif kind == 3 then
   -- drainTime is how long until units more units of a bucket have drained.
-  local function drainTime(units, P, L, frac)
+  -- A clock that went back behind the last refill (behind µs) drains
+  -- nothing until it is back there.
+  local function drainTime(units, P, L, frac, behind)
     if units <= 0 then return 0 end
-    return divCeil(sub(mul(units, P), frac), L)
+    local d = divCeil(sub(mul(units, P), frac), L)
+    if behind > 0 then
+      local top = sub(MAXI64, behind)
+      if cmp(d, top) > 0 then d = top end
+      d = add(d, behind)
+    end
+    return d
   end
 
   tokenBucket = function(L, P, B, now, cost, force, level, last, frac)
@@ -337,10 +332,11 @@ local function loadAlgorithms(kind)
       end
       last = now
     end
+    local behind = max(0, last - now)
     local want = cost
     if want < 1 then want = 1 end
     if cost < 0 then
-      level = addLevel(level, cost)
+      level = min(max(level + cost, 0), MAXLEVEL)
     elseif force and cost > 0 then
       if level > MAXLEVEL - cost then
         -- Units used saturate at exactly MaxLimit, as GCRA's do.
@@ -349,14 +345,14 @@ local function loadAlgorithms(kind)
         level = level + cost
       end
     elseif want > B then
-      return nil, nil, nil, 0, 2, pos(B - level), 0, drainTime(level, P, L, frac)
+      return nil, nil, nil, 0, 2, max(0, B - level), 0, drainTime(level, P, L, frac, behind)
     elseif level > B - want then
-      return nil, nil, nil, 0, 1, pos(B - level), drainTime(level - (B - want), P, L, frac), drainTime(level, P, L, frac)
+      return nil, nil, nil, 0, 1, max(0, B - level), drainTime(level - (B - want), P, L, frac, behind), drainTime(level, P, L, frac, behind)
     elseif cost > 0 then
       level = level + cost
     end
     if level == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-    return level, last, frac, 1, 0, pos(B - level), 0, drainTime(level, P, L, frac)
+    return level, last, frac, 1, 0, max(0, B - level), 0, drainTime(level, P, L, frac, behind)
   end
 
   elseif kind == 4 then
@@ -426,16 +422,16 @@ local function loadAlgorithms(kind)
     local want = cost
     if want < 1 then want = 1 end
     if cost < 0 or (force and cost > 0) then
-      inflight = addLevel(inflight, cost)
+      inflight = min(max(inflight + cost, 0), MAXLEVEL)
       last = now
     elseif want > L then
       local reset = 0
       if inflight > 0 then reset = last + P - now; if reset < 1 then reset = 1 end end
-      return nil, nil, nil, 0, 2, pos(L - inflight), 0, reset
+      return nil, nil, nil, 0, 2, max(0, L - inflight), 0, reset
     elseif inflight > L - want then
       local reset = last + P - now
       if reset < 1 then reset = 1 end
-      return nil, nil, nil, 0, 1, pos(L - inflight), 0, reset
+      return nil, nil, nil, 0, 1, max(0, L - inflight), 0, reset
     elseif cost > 0 then
       inflight = inflight + cost
       last = now
@@ -443,7 +439,7 @@ local function loadAlgorithms(kind)
     if inflight == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
     local reset = last + P - now
     if reset < 1 then reset = 1 end
-    return inflight, last, 0, 1, 0, pos(L - inflight), 0, reset
+    return inflight, last, 0, 1, 0, max(0, L - inflight), 0, reset
   end
 
   end

@@ -142,6 +142,16 @@ func randomStep(r *rand.Rand, p algorithms.Params) int64 {
 // requires identical results, then identical stored states.
 func runDifferential(t *testing.T, s *redis.Store, seed uint64, steps int) {
 	t.Helper()
+	runDifferentialWith(t, s, seed, steps, false)
+}
+
+func runDifferentialBack(t *testing.T, s *redis.Store, seed uint64, steps int) {
+	t.Helper()
+	runDifferentialWith(t, s, seed, steps, true)
+}
+
+func runDifferentialWith(t *testing.T, s *redis.Store, seed uint64, steps int, back bool) {
+	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	m := model{}
@@ -172,6 +182,9 @@ func runDifferential(t *testing.T, s *redis.Store, seed uint64, steps int) {
 		}
 		if d := randomStep(r, ops[0].Params); now+d < 1<<52 {
 			now += d
+		}
+		if back && r.IntN(5) == 0 {
+			now -= randomStep(r, ops[0].Params)
 		}
 		m.apply(now, ops, want)
 		if err := s.Apply(ctx, now, ops, got); err != nil {
@@ -234,3 +247,14 @@ func TestDifferential(t *testing.T) {
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
 
 func keyName(i int) string { return fmt.Sprintf("key%d", i) }
+
+// TestClockBack replays random batches whose caller clock sometimes steps
+// back (instances with skewed clocks), against algorithms.Apply.
+func TestClockBack(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix("back:"))
+			runDifferentialBack(t, s, 11, 1500)
+		})
+	}
+}
