@@ -28,7 +28,9 @@
 // settled; a denial when the store failed (it is not retried); usage
 // settled after the period's counters expired (WithRetention); counters a
 // bounded memory store evicted under pressure. Wait counts each denied
-// attempt as a denial. Counters saturate at 2^53.
+// attempt as a denial, and a request the limiter downshifts to another
+// model counts as a denial of the first and a request of the second.
+// Counters saturate at 2^53.
 //
 // # Listing subjects
 //

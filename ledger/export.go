@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate-go/tollgate/dimensions"
 )
 
 // Format is the format of an export.
@@ -256,4 +258,16 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// ExportedValue returns value v of dimension d as exports show it: an API
+// key (unless already in that form) and any value unsafe to keep as it is
+// become "#" and 32 hex digits of their SHA-256.
+func ExportedValue(d dimensions.Dimension, v string) string {
+	if d == dimensions.APIKey {
+		if h, ok := hashedKey(v); ok {
+			return h
+		}
+	}
+	return unescape(string(dimensions.AppendValue(nil, d, v)))
 }

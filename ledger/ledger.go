@@ -109,7 +109,8 @@ type Subject struct {
 	// Group is one of the ledger's groups.
 	Group Group
 	// Facts holds a value for every dimension of Group; other values are
-	// ignored.
+	// ignored. An API key may be given as exports show it ("#" and 32 hex
+	// digits of its SHA-256), so that an exported row can be queried.
 	Facts dimensions.Facts
 }
 
@@ -278,7 +279,39 @@ func (l *Ledger) tail(s *Subject) (string, error) {
 			return "", fmt.Errorf("%w: %s", ErrMissingDimension, d)
 		}
 	}
+	if h, ok := hashedKey(s.Facts.APIKey); ok && contains(s.Group, dimensions.APIKey) {
+		// The key as exports show it: use the hash as it is.
+		f := s.Facts
+		f.APIKey = ""
+		var b []byte
+		for _, d := range s.Group {
+			b = append(b, '|')
+			b = dimensions.AppendValue(b, "", string(d))
+			b = append(b, '=')
+			if d == dimensions.APIKey {
+				b = append(b, h...)
+				continue
+			}
+			v, _ := f.Get(d)
+			b = dimensions.AppendValue(b, d, v)
+		}
+		return string(b), nil
+	}
 	return string(dimensions.AppendKey(nil, "", s.Group, &s.Facts)), nil
+}
+
+// hashedKey reports whether v is an API key as exports show it: "#" and
+// 32 lower-case hex digits.
+func hashedKey(v string) (string, bool) {
+	if len(v) != 33 || v[0] != '#' {
+		return "", false
+	}
+	for i := 1; i < len(v); i++ {
+		if c := v[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return v, true
 }
 
 // recording is the Recording of one request: its period, its model (for

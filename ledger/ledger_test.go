@@ -477,6 +477,11 @@ func TestExportCSVAndJSON(t *testing.T) {
 	if strings.Contains(b.String(), "sk-alice") {
 		t.Error("the export holds a raw API key")
 	}
+	// An exported row's hashed key can be queried.
+	byHash := f.usage(t, ledger.Group{dimensions.APIKey}, dimensions.Facts{APIKey: keyHash})
+	if byRaw := f.usage(t, ledger.Group{dimensions.APIKey}, alice); byHash != byRaw || byHash.Requests != 1 {
+		t.Errorf("query by hash: got %+v, want %+v", byHash, byRaw)
+	}
 
 	b.Reset()
 	if err := f.lg.Export(ctx, &b, ledger.JSON, t0); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -405,6 +406,14 @@ func TestUsageQueryAndExport(t *testing.T) {
 	}
 	if strings.Contains(string(r.body), "sk-1") {
 		t.Errorf("the answer holds the raw key: %s", r.body)
+	}
+	// The key as the answer shows it queries the same counters.
+	hashed := rep.Subject["api_key"]
+	r = e.do(t, "GET", "/usage?api_key="+url.QueryEscape(hashed), "")
+	r.want(t, "usage by hashed key", 200, "application/json")
+	r.decode(t, &rep)
+	if rep.Usage != want || rep.Subject["api_key"] != hashed {
+		t.Errorf("by hashed key: got %+v, want %+v under %s", rep, want, hashed)
 	}
 	for _, q := range []string{"app=chat", "tenant=acme&period=current", "model=gpt-4o&group=model"} {
 		r = e.do(t, "GET", "/usage?"+q, "")

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate-go/tollgate/dimensions"
 	"github.com/tollgate-go/tollgate/ledger"
 )
 
@@ -97,10 +96,7 @@ func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
 	subject := map[string]string{}
 	for _, d := range group {
 		v, _ := facts.Get(d)
-		if d == dimensions.APIKey {
-			v = string(dimensions.AppendValue(nil, d, v))
-		}
-		subject[string(d)] = v
+		subject[string(d)] = ledger.ExportedValue(d, v)
 	}
 	writeJSON(w, http.StatusOK, UsageReport{Period: lg.Period(t), Group: group.String(), Subject: subject, Usage: u})
 }
