@@ -45,6 +45,13 @@ func TestDependencyRules(t *testing.T) {
 		t.Fatalf("the go command is needed to check dependencies: %v", err)
 	}
 	all := packages(t)
+	otelAPI := map[string]bool{}
+	for _, api := range []string{"go.opentelemetry.io/otel", "go.opentelemetry.io/otel/metric", "go.opentelemetry.io/otel/trace"} {
+		otelAPI[api] = true
+		for _, d := range nonStandardDeps(t, api) {
+			otelAPI[d] = true
+		}
+	}
 	for _, pkg := range all {
 		deps := nonStandardDeps(t, pkg)
 		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
@@ -60,15 +67,15 @@ func TestDependencyRules(t *testing.T) {
 			// Rule 2: stores never import the engine or what sits on it.
 			case under(pkg, "store") && (under(d, "limiter") || under(d, "policy") || under(d, "middleware")):
 				t.Errorf("%s imports %s: a store may not import limiter, policy or middleware", rel, d)
-			// Rule 3: the engine links nothing heavier than otel/metric.
-			case rel == "limiter" && !limiterMayImport(d):
-				t.Errorf("limiter imports %s: it may import only algorithms, dimensions, store, tokens and otel/metric", d)
+			// Rule 3: the engine links nothing heavier than the OpenTelemetry API.
+			case rel == "limiter" && !limiterMayImport(d, otelAPI):
+				t.Errorf("limiter imports %s: it may import only algorithms, dimensions, store, tokens and the OpenTelemetry API (otel, otel/metric, otel/trace and what they link), never its SDK", d)
 			}
 		}
 	}
 }
 
-func limiterMayImport(d string) bool {
+func limiterMayImport(d string, otelAPI map[string]bool) bool {
 	for _, ok := range []string{"algorithms", "dimensions", "tokens"} {
 		if d == module+"/"+ok {
 			return true
@@ -77,6 +84,7 @@ func limiterMayImport(d string) bool {
 	if d == module+"/store" { // the contract, not an implementation
 		return true
 	}
-	// otel/metric and what it needs (attribute, embedded no-op types).
-	return strings.HasPrefix(d, "go.opentelemetry.io/otel") && !strings.Contains(d, "/sdk")
+	// The OpenTelemetry API for metrics and spans, and what it links itself
+	// (attribute and its hash, the global providers): never the SDK.
+	return otelAPI[d] && !strings.HasPrefix(d, "go.opentelemetry.io/otel/sdk")
 }
