@@ -456,6 +456,10 @@ local minTTL = tonumber(ARGV[2]) or 0
 local states, order, loaded = {}, {}, {}
 local out = {''}
 local admitted = true
+-- One MGET reads every key of a batch: each redis.call costs more than
+-- the arithmetic of an op.
+local raws
+if #KEYS > 1 then raws = redis.call('MGET', unpack(KEYS)) end
 for i = 1, #KEYS do
   local key = KEYS[i]
   local a = i * 7 - 4
@@ -467,7 +471,8 @@ for i = 1, #KEYS do
   local st = states[key]
   if st == nil then
     st = {0, 0, 0, false, 0}
-    local raw = redis.call('GET', key)
+    local raw
+    if raws then raw = raws[i] else raw = redis.call('GET', key) end
     if raw then
       local a, b, c = string.match(raw, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
       a, b, c = parse(a or ''), parse(b or ''), parse(c or '')
