@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -306,5 +307,42 @@ func TestMetricsCheckDoesNotAllocate(t *testing.T) {
 	l.Check(ctx, req)
 	if n := testing.AllocsPerRun(1000, func() { l.Check(ctx, req) }); n != 0 {
 		t.Errorf("Check with metrics: %v allocs, want 0", n)
+	}
+}
+
+// countingObserver counts decisions.
+type countingObserver struct {
+	NopObserver
+	decided int
+}
+
+func (c *countingObserver) Decided(context.Context, *Request, Decision) { c.decided++ }
+
+func TestObserversTellMetricsAndAnotherObserver(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(ctx) }()
+	m, err := NewMetrics(WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine countingObserver
+	l, _, _ := newTestLimiter(t, []Rule{{Name: "r", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute}},
+		WithObserver(Observers(m, &mine, nil)))
+	l.Check(ctx, user("a"))
+	l.Check(ctx, user("a"))
+	data := collect(t, reader)
+	if mine.decided != 2 {
+		t.Errorf("own observer told of %d decisions, want 2", mine.decided)
+	}
+	wantPoints(t, "tollgate.decisions", sums(t, data, "tollgate.decisions"), map[string]int64{"tollgate.result=allowed,tollgate.rule=r": 2})
+	if h, ok := data["tollgate.store.duration"].(metricdata.Histogram[float64]); !ok || len(h.DataPoints) != 1 || h.DataPoints[0].Count != 2 {
+		t.Errorf("store durations through Observers: %#v", data["tollgate.store.duration"])
+	}
+	if _, ok := data["tollgate.store.circuit.open"]; !ok {
+		t.Error("Observers did not attach the limiter to Metrics: no circuit gauge")
+	}
+	if _, ok := Observers(&mine).(StoreObserver); ok {
+		t.Error("Observers of no StoreObserver is one: the limiter would time store calls for nobody")
 	}
 }

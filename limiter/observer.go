@@ -43,3 +43,69 @@ type StoreObserver interface {
 // attacher is an Observer that wants to know the Limiter it observes
 // (Metrics reads its circuit state).
 type attacher interface{ attach(*Limiter) }
+
+// Observers returns an Observer that tells each of list, in order: pass
+// Metrics and an Observer of your own to WithObserver together. It is a
+// StoreObserver when one of list is, and passes each Observer the limiter
+// it observes as WithObserver would.
+func Observers(list ...Observer) Observer {
+	m := multiObserver{}
+	for _, o := range list {
+		if o == nil {
+			continue
+		}
+		if _, nop := o.(NopObserver); nop {
+			continue
+		}
+		m.all = append(m.all, o)
+		if s, ok := o.(StoreObserver); ok {
+			m.stores = append(m.stores, s)
+		}
+	}
+	if len(m.stores) == 0 {
+		return &m // so that the limiter does not time store calls for nobody
+	}
+	return multiStoreObserver{&m}
+}
+
+type multiObserver struct {
+	all    []Observer
+	stores []StoreObserver
+}
+
+// multiStoreObserver is a multiObserver with StoreObservers in it.
+type multiStoreObserver struct{ *multiObserver }
+
+var _ StoreObserver = multiStoreObserver{}
+
+func (m *multiObserver) Decided(ctx context.Context, req *Request, d Decision) {
+	for _, o := range m.all {
+		o.Decided(ctx, req, d)
+	}
+}
+
+func (m *multiObserver) Settled(ctx context.Context, res *Reservation, actual Usage, err error) {
+	for _, o := range m.all {
+		o.Settled(ctx, res, actual, err)
+	}
+}
+
+func (m *multiObserver) StoreFailed(ctx context.Context, err error) {
+	for _, o := range m.all {
+		o.StoreFailed(ctx, err)
+	}
+}
+
+func (m multiStoreObserver) StoreCalled(ctx context.Context, elapsed time.Duration, err error) {
+	for _, o := range m.stores {
+		o.StoreCalled(ctx, elapsed, err)
+	}
+}
+
+func (m *multiObserver) attach(l *Limiter) {
+	for _, o := range m.all {
+		if a, ok := o.(attacher); ok {
+			a.attach(l)
+		}
+	}
+}
