@@ -56,7 +56,8 @@ type Decision struct {
 	// then follows each rule's fail mode.
 	Err error
 	// Reservation is non-nil when the request must be settled (token, cost,
-	// delayed or concurrency rules matched and the request was allowed).
+	// delayed or concurrency rules matched and the request was allowed, or
+	// the limiter has a Recorder).
 	Reservation *Reservation
 	// Downshifted is, when a budget denied the request and the downshift
 	// hook (WithDownshift) rewrote it, the rewritten request this decision
