@@ -12,12 +12,15 @@
 //
 // [Store.Apply] evaluates every op of a batch in one Lua script (apply.lua,
 // embedded), run by EVALSHA, with EVAL when the server answers NOSCRIPT
-// (also inside pipelines). The script is a port of package algorithms:
-// integers above 2^53 and 128-bit products are computed exactly with
-// base-2^24 limbs, so every result and state is the one algorithms.Apply
-// returns, which a differential test checks. On a single node the batch is
-// atomic: the script evaluates the ops in order and writes only when every
-// non-shadow op is allowed.
+// (also inside pipelines; EVAL loads the script again). The script is a
+// port of package algorithms: integers above 2^53 and 128-bit products are
+// computed exactly with base-2^24 limbs, so every result and state is the
+// one algorithms.Apply returns, which differential tests check (random,
+// extreme and clock-going-back sequences, and the storetest suite). On a
+// single node the batch is atomic: the script reads every key (one MGET),
+// evaluates the ops in order on the state left by the ops before them, and
+// writes only when every non-shadow op is allowed, only the keys that an
+// allowed non-zero cost changed.
 //
 // # Redis Cluster
 //
@@ -27,18 +30,25 @@
 // go-redis splits per node and runs in parallel. Each group is atomic on
 // its own. When a group denies (or fails) after another committed, the
 // store sends the committed group the inverse ops (a refund for a charge, a
-// forced charge for a refund). This is weaker than all or nothing: between
-// the commit and the refund (one round trip) other decisions see the charge
-// and may be denied for it, and a refund is not an exact inverse when time
-// moved in between (a window rolled over, a bucket refilled; a refund never
-// goes below empty). If the refund itself fails, the charge stays until the
-// key's TTL or window ends, and the decision reports the error.
+// forced charge for a refund), in a second round trip. This is weaker than
+// all or nothing: between the commit and the refund other decisions see the
+// charge and may be denied for it; a refund is not an exact inverse when
+// time moved in between (a window rolled over, a bucket refilled; a refund
+// never goes below empty) or for Concurrency (the release restarts the
+// lease); and if the refund fails, the charge stays until the key resets,
+// and the decision reports the error. A decision's results are those of
+// its groups' evaluations, so a denied decision reports the ops of the
+// refunded groups as allowed, as [store.Store] documents for denied batches.
+//
+// A [goredis.Ring] shards by key without slots: give every key of a decision
+// the same hash tag ([WithHashTag]) so that its script runs on one shard.
 //
 // # Time
 //
 // The script reads Redis TIME (µs), so instances with skewed clocks agree;
 // the now passed to Apply is ignored. [WithCallerClock] uses it instead,
-// for deterministic tests.
+// for deterministic tests; TTLs still run on Redis's clock, which
+// [WithMinTTL] accounts for.
 //
 // # TTLs
 //
@@ -55,13 +65,15 @@
 // commands go-redis never retries (they are [goredis.ZeroCopyStringCmd],
 // whose reply lands in a reused buffer), without touching the client's
 // options: a connection lost after the script ran makes Apply return an
-// error, and the batch was charged at most once. A caller may retry; the
-// error tells it the charge may have happened.
+// error, and the batch was charged at most once (the contract's "nothing
+// was charged" on error does not hold then: the script may have run). A
+// caller that retries may charge twice; the limiter's fail mode decides.
 //
 // # Queries
 //
 // [Store.Peek] answers peeks with plain reads (MGET) and algorithms.Apply in
 // Go, no script; [Store.Inspect] returns a key's state and TTL;
 // [Store.Reset] deletes keys; [Store.ApplyMany] applies many independent
-// decisions in one pipeline.
+// decisions in one pipeline. Package redistest starts real redis-server
+// processes and clusters for tests.
 package redis
