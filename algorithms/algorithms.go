@@ -105,10 +105,11 @@ func (p Params) Validate() error {
 	return nil
 }
 
-// valid is Validate without the error: the same bounds, as unsigned
-// comparisons (a negative value wraps past every bound), cheap enough to
-// inline.
-func (p *Params) valid() bool {
+// Valid reports whether p.Validate() would return nil, without building
+// an error or copying p: cheap enough for a hot path to check before it
+// asks Validate why.
+func (p *Params) Valid() bool {
+	// Unsigned comparisons: a negative value wraps past every bound.
 	return uint8(p.Kind-FixedWindow) <= uint8(Concurrency-FixedWindow) &&
 		uint64(p.Limit) <= MaxLimit &&
 		uint64(p.Period-1) < MaxPeriod &&
@@ -228,7 +229,7 @@ func Update(s *State, p *Params, now, cost int64, mode Mode, r *Result) {
 }
 
 func apply(p *Params, s *State, now, cost int64, mode Mode, r *Result) {
-	if !p.valid() {
+	if !p.Valid() {
 		*r = Result{Reason: ReasonExceedsCapacity}
 		return
 	}

@@ -78,6 +78,9 @@ func Validate(ops []Op, results []algorithms.Result) error {
 		if op.Key == "" || len(op.Key) > MaxKeyLen {
 			return fmt.Errorf("%w: op %d: key length %d not in [1, %d]", ErrInvalidOp, i, len(op.Key), MaxKeyLen)
 		}
+		if op.Params.Valid() {
+			continue
+		}
 		if err := op.Params.Validate(); err != nil {
 			return fmt.Errorf("%w: op %d (%q): %w", ErrInvalidOp, i, op.Key, err)
 		}

@@ -98,7 +98,8 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		if j := b.prev[i]; j >= 0 {
 			st = b.state[j]
 		}
-		b.state[i], results[i] = algorithms.Apply(op.Params, st, now, op.Cost, op.Mode)
+		algorithms.Update(&st, &op.Params, now, op.Cost, op.Mode, &results[i])
+		b.state[i] = st
 		b.limited[i] = results[i].Reason == algorithms.ReasonLimited || (b.prev[i] >= 0 && b.limited[b.prev[i]])
 	}
 

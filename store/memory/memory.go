@@ -101,8 +101,9 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 			st = e.state
 		}
 	}
-	next, r := algorithms.Apply(op.Params, st, now, op.Cost, op.Mode)
-	*res = r
+	// In place: st becomes the next state, *res the result.
+	algorithms.Update(&st, &op.Params, now, op.Cost, op.Mode, res)
+	r := res
 	limited := r.Reason == algorithms.ReasonLimited
 	if !r.Allowed && !op.Shadow {
 		if limited && e != nil {
@@ -111,17 +112,17 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 		return nil
 	}
 	switch {
-	case next == (algorithms.State{}):
+	case st == (algorithms.State{}):
 		if e != nil {
 			sh.remove(idx, slot)
 		}
 	case e != nil:
-		e.state, e.meta = next, meta(now, &r, limited || r.Remaining == 0)
+		e.state, e.meta = st, meta(now, r, limited || r.Remaining == 0)
 	default:
 		if _, ok := s.reserve(now, 1, sh, nil); !ok {
 			return fmt.Errorf("memory: %w: no room for %q", store.ErrFull, op.Key)
 		}
-		sh.insert(h, op.Key, next, meta(now, &r, limited || r.Remaining == 0))
+		sh.insert(h, op.Key, st, meta(now, r, limited || r.Remaining == 0))
 		sh.sweepSome(now, 2)
 	}
 	return nil
