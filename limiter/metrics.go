@@ -31,8 +31,8 @@ const (
 	AttrRetryAfter = attribute.Key("tollgate.retry_after")
 	// AttrTokenType is the OpenTelemetry GenAI attribute: input or output.
 	AttrTokenType = attribute.Key("gen_ai.token.type")
-	// AttrErrorType is the OpenTelemetry error.type attribute: timeout,
-	// canceled or _OTHER; absent on success.
+	// AttrErrorType is the OpenTelemetry error.type attribute: timeout (a
+	// store call past its deadline) or _OTHER; absent on success.
 	AttrErrorType = attribute.Key("error.type")
 )
 
@@ -53,7 +53,7 @@ const (
 	resError
 )
 
-// StoreDurationBuckets are the bucket boundaries, in seconds, of
+// storeDurationBuckets are the bucket boundaries, in seconds, of
 // tollgate.store.duration: from 10µs (an in-process store) to 1s.
 var storeDurationBuckets = []float64{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 

@@ -54,13 +54,15 @@ type ThresholdEvent struct {
 // a charge crosses a threshold, never on the normal path. When it fails,
 // the hook is called anyway: a duplicate alert is better than a lost one.
 //
-// Without a hook nothing is tracked. Crossings are detected on the main
+// Limiter.Reset does not forget the marks: a threshold that fired in a
+// window does not fire again in it after a reset. Without a hook nothing
+// is tracked. Crossings are detected on the main
 // store only (not while rules fail over to WithFallback), and not for
 // concurrency rules.
 func WithThresholdHook(f func(ctx context.Context, e ThresholdEvent)) Option {
 	return func(c *config) {
 		c.thresholdHook = f
-		c.marks = new(markCache)
+		c.marks = &markCache{seed: maphash.MakeSeed()}
 	}
 }
 
@@ -70,6 +72,7 @@ func WithThresholdHook(f func(ctx context.Context, e ThresholdEvent)) Option {
 // per crossing. It is direct-mapped and fixed in size: a collision only
 // costs a store call.
 type markCache struct {
+	seed  maphash.Seed
 	mu    sync.Mutex
 	slots [256]struct {
 		key    string
@@ -79,7 +82,7 @@ type markCache struct {
 
 // charged reports whether the mark key is known charged in window w.
 func (c *markCache) charged(key string, w int64) bool {
-	s := &c.slots[maphash.String(markSeed, key)%uint64(len(c.slots))]
+	s := &c.slots[maphash.String(c.seed, key)%uint64(len(c.slots))]
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return s.key == key && s.window == w
@@ -87,13 +90,11 @@ func (c *markCache) charged(key string, w int64) bool {
 
 // remember notes the mark key charged in window w.
 func (c *markCache) remember(key string, w int64) {
-	s := &c.slots[maphash.String(markSeed, key)%uint64(len(c.slots))]
+	s := &c.slots[maphash.String(c.seed, key)%uint64(len(c.slots))]
 	c.mu.Lock()
 	s.key, s.window = key, w
 	c.mu.Unlock()
 }
-
-var markSeed = maphash.MakeSeed()
 
 // markWindow returns the index of the window of a mark with parameters p
 // at time now.
