@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tollgate-go/tollgate/algorithms"
 	"github.com/tollgate-go/tollgate/dimensions"
@@ -343,7 +345,8 @@ func (l *Ledger) Record(req *limiter.Request, now int64) limiter.Recording {
 	var tails [8]int // end of each subject's tail in buf, then its group
 	var groups [8]int
 	n := 0
-	var buf []byte
+	var stack [512]byte
+	buf := stack[:0]
 	for gi, g := range l.groups {
 		if n == len(tails) {
 			break
@@ -381,7 +384,7 @@ func (l *Ledger) Record(req *limiter.Request, now int64) limiter.Recording {
 		}
 		start = tails[s]
 	}
-	rec.keys = string(keys)
+	rec.keys = unsafe.String(unsafe.SliceData(keys), len(keys)) // keys is never written again
 	return rec
 }
 
@@ -430,6 +433,7 @@ func (l *Ledger) AppendUsage(ops []store.Op, rec limiter.Recording, actual limit
 			cost = c
 		}
 	}
+	ops = slices.Grow(ops, 3*r.subjects())
 	ops = l.appendOps(ops, rec, mInput, actual.InputTokens)
 	ops = l.appendOps(ops, rec, mOutput, actual.OutputTokens)
 	return l.appendOps(ops, rec, mCost, cost)

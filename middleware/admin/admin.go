@@ -194,6 +194,9 @@ func (h *Handler) methodMismatch(r *http.Request) bool {
 	return false
 }
 
+// healthTimeout bounds the store check of /health.
+const healthTimeout = 2 * time.Second
+
 // health answers whether the store is reachable and the circuit closed.
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 	type report struct {
@@ -205,7 +208,10 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 	}
 	rep := report{Status: "ok", Store: "unknown", CircuitOpen: h.lim.CircuitOpen(), Rules: len(h.lim.Rules())}
 	if h.cfg.ping != nil {
-		if err := h.cfg.ping(r.Context()); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		err := h.cfg.ping(ctx)
+		cancel()
+		if err != nil {
 			rep.Store, rep.StoreError = "unreachable", err.Error()
 		} else {
 			rep.Store = "ok"

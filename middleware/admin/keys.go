@@ -67,8 +67,11 @@ func factsOf(q url.Values) (dimensions.Facts, []string, error) {
 
 // RuleState is one rule's state for a key, as GET /keys shows it.
 type RuleState struct {
+	// Rule is the rule's name.
 	Rule string `json:"rule"`
+	// Unit is what the rule counts.
 	Unit string `json:"unit"`
+	// Mode is enforce or shadow (rules that are off match nothing).
 	Mode string `json:"mode"`
 	// Allowed reports whether one more unit would be admitted.
 	Allowed bool `json:"allowed"`

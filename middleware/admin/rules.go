@@ -16,6 +16,7 @@ import (
 // Rule is how the API shows a limiter.Rule. Predicates and guard functions
 // are code, so only their presence is shown.
 type Rule struct {
+	// Name is the rule's name.
 	Name string `json:"name"`
 	// Algorithm is the canonical algorithm name; empty for a guard.
 	Algorithm string `json:"algorithm,omitempty"`
