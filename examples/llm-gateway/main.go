@@ -15,7 +15,8 @@
 // buffering it, and settles the reservation with the usage the provider
 // reported.
 //
-// A second port serves an admin API, protected by a token printed at
+// A second port serves the admin API (package middleware/admin: rules,
+// modes, counters, usage from the ledger), protected by a token printed at
 // start. At start the gateway prints curl commands that show its limits.
 package main
 
@@ -171,7 +172,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// The admin API on its own port, behind a random token.
 	token := randomToken()
-	adm, err := serve(ctx, *adminAddr, requireToken(token, adminAPI(lim, reloader, usage, alerts)))
+	api, err := adminAPI(lim, reloader, usage, alerts, token, logger)
+	if err != nil {
+		return err
+	}
+	adm, err := serve(ctx, *adminAddr, api)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/openai/openai-go/option"
 
 	"github.com/tollgate-go/tollgate/ledger"
+	"github.com/tollgate-go/tollgate/middleware/admin"
 	"github.com/tollgate-go/tollgate/store/redis/redistest"
 )
 
@@ -96,9 +97,9 @@ func (g *gateway) adminGet(path string, v any) {
 // usage returns today's usage of a subject from the admin API.
 func (g *gateway) usage(dimension, value string) ledger.Usage {
 	g.t.Helper()
-	var u ledger.Usage
-	g.adminGet("/usage/"+dimension+"/"+value, &u)
-	return u
+	var r admin.UsageReport
+	g.adminGet("/usage?"+dimension+"="+value, &r)
+	return r.Usage
 }
 
 // waitSettled waits until user's output tokens reach want. The middleware
@@ -283,7 +284,7 @@ func TestBudgetAlertThenThrottling(t *testing.T) {
 func TestAdminNeedsTheToken(t *testing.T) {
 	g := startGateway(t)
 	for _, auth := range []string{"", "Bearer wrong", "Bearer " + g.token + "x"} {
-		req, _ := http.NewRequest("GET", g.admin+"/usage/user/alice", nil)
+		req, _ := http.NewRequest("GET", g.admin+"/usage?user=alice", nil)
 		req.Header.Set("Authorization", auth)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -294,14 +295,14 @@ func TestAdminNeedsTheToken(t *testing.T) {
 			t.Errorf("Authorization %q: %s, want 401", auth, resp.Status)
 		}
 	}
-	req, _ := http.NewRequest("PUT", g.admin+"/rules/model:demo-mini:rpm/mode", strings.NewReader("shadow"))
+	req, _ := http.NewRequest("PUT", g.admin+"/rules/model:demo-mini:rpm/mode", strings.NewReader(`{"mode":"shadow"}`))
 	req.Header.Set("Authorization", "Bearer "+g.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("mode toggle: %s", resp.Status)
 	}
 	// In shadow mode the rule still counts but never refuses.
