@@ -32,6 +32,20 @@
 // model counts as a denial of the first and a request of the second.
 // Counters saturate at 2^53.
 //
+// # Keys in the store
+//
+// A subject holds up to five keys per period (requests, denials, input
+// tokens, output tokens, cost; a zero counter holds none), each living
+// from a few minutes before its period until the retention ends
+// (WithRetention, 8 periods by default). With the memory store, whose cap
+// on keys (memory.WithMaxKeys) rule counters share, count them in: 10,000
+// API keys in the four default groups, 8 days kept, is up to 1.6M keys.
+// The keys are "ledger/<period s>.<retention s>/<period start s>/<metric>"
+// followed by the dimensions as in rule keys (API keys hashed). On a Redis
+// Cluster they fall in other slots than the rule counters of the same
+// request, so a check spans slots (see store/redis on what that
+// guarantees) unless a hash tag (redis.WithHashTag) puts them together.
+//
 // # Listing subjects
 //
 // The store contract cannot list keys, so the ledger keeps a bounded index
