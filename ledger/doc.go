@@ -39,7 +39,7 @@
 // from a few minutes before its period until the retention ends
 // (WithRetention, 8 periods by default). With the memory store, whose cap
 // on keys (memory.WithMaxKeys) rule counters share, count them in: 10,000
-// API keys in the four default groups, 8 days kept, is up to 1.6M keys.
+// API keys kept 8 days is up to 400,000 keys for the api_key group alone.
 // The keys are "ledger/<period s>.<retention s>/<period start s>/<metric>"
 // followed by the dimensions as in rule keys (API keys hashed). On a Redis
 // Cluster they fall in other slots than the rule counters of the same
