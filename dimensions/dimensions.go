@@ -83,7 +83,11 @@ func AppendKey(dst []byte, prefix string, dims []Dimension, f *Facts) []byte {
 	for _, d := range dims {
 		v, _ := f.Get(d)
 		dst = append(dst, '|')
-		dst = appendEscaped(dst, string(d))
+		if plain(string(d)) {
+			dst = append(dst, d...)
+		} else {
+			dst = appendEscaped(dst, string(d))
+		}
 		dst = append(dst, '=')
 		dst = AppendValue(dst, d, v)
 	}
@@ -93,10 +97,41 @@ func AppendKey(dst []byte, prefix string, dims []Dimension, f *Facts) []byte {
 // AppendValue appends the encoding of one value of dimension d, as
 // AppendKey writes it.
 func AppendValue(dst []byte, d Dimension, v string) []byte {
-	if d == APIKey || !safe(v) {
+	if d == APIKey {
+		return appendHash(dst, v)
+	}
+	if plain(v) {
+		// The common case, in one pass: safe, and nothing to escape.
+		return append(dst, v...)
+	}
+	if !safe(v) {
 		return appendHash(dst, v)
 	}
 	return appendEscaped(dst, v)
+}
+
+// plainByte marks the bytes a plain value may hold: printable ASCII but
+// the escaped "|=%#".
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '|' && c != '=' && c != '%' && c != '#'
+	}
+	return t
+}()
+
+// plain reports whether v is written as it is: at most MaxRawLen bytes,
+// each a plainByte. Such a value is safe (ASCII is valid UTF-8, and has no
+// CR, LF or NUL) and appendEscaped leaves it unchanged.
+func plain(v string) bool {
+	if len(v) > MaxRawLen {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if !plainByte[v[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // safe reports whether v may be stored raw.
