@@ -86,18 +86,21 @@ func WithoutSpanAttributes() MetricsOption {
 // the active span. Instruments are created once, by NewMetrics, and
 // attribute sets once per rule name, so recording a decision allocates
 // nothing. Attribute values are rule names and fixed words, never request
-// data, so the number of series is bounded by rules × results. See
+// data, so the number of series is bounded by rules × results. Decision
+// counts and active reservations are atomic counters reported when the
+// reader collects (observable instruments): a check costs an atomic add
+// per rule and one histogram measurement of the store call. See
 // METRICS.md for the instruments.
 //
 // Metrics is safe for concurrent use. One Metrics may observe several
 // limiters; its circuit gauge then reports 1 when any circuit is open.
 type Metrics struct {
-	decisions     metric.Int64Counter
+	decisions     metric.Int64ObservableCounter
 	storeDuration metric.Float64Histogram
 	tokens        metric.Int64Counter
 	cost          metric.Int64Counter
 	usageMissing  metric.Int64Counter
-	reservations  metric.Int64UpDownCounter
+	reservations  metric.Int64ObservableUpDownCounter
 	reloads       metric.Int64Counter
 	circuit       metric.Int64ObservableGauge
 	utilization   metric.Float64ObservableGauge
@@ -105,18 +108,22 @@ type Metrics struct {
 	spans         bool
 
 	none                             []metric.AddOption
+	noneObs                          []metric.ObserveOption
 	storeOK, storeTimeout, storeElse []metric.RecordOption
 	reloadOK, reloadFailed           []metric.AddOption
 
+	active   atomic.Int64                            // reservations not yet settled
 	rules    atomic.Pointer[map[string]*ruleMetrics] // copy on write
 	mu       sync.Mutex                              // serializes writers of rules; guards limiters
 	limiters []*Limiter
 }
 
-// ruleMetrics are the precomputed attribute sets of one rule name, and the
-// highest budget utilization seen since the last collection.
+// ruleMetrics are the precomputed attribute sets of one rule name, its
+// decision counts, and the highest budget utilization seen since the last
+// collection.
 type ruleMetrics struct {
-	results       [len(resultNames)][]metric.AddOption
+	decisions     [len(resultNames)]atomic.Int64
+	results       [len(resultNames)][]metric.ObserveOption
 	input, output []metric.AddOption
 	rule          []metric.AddOption
 	observe       []metric.ObserveOption
@@ -142,7 +149,7 @@ func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
 	meter := cfg.provider.Meter(ScopeName)
 	m := &Metrics{spans: cfg.spans}
 	var err, e error
-	m.decisions, e = meter.Int64Counter("tollgate.decisions", metric.WithUnit("{decision}"),
+	m.decisions, e = meter.Int64ObservableCounter("tollgate.decisions", metric.WithUnit("{decision}"),
 		metric.WithDescription("Rule evaluations of checks, by rule and result."))
 	err = errors.Join(err, e)
 	m.storeDuration, e = meter.Float64Histogram("tollgate.store.duration", metric.WithUnit("s"),
@@ -158,7 +165,7 @@ func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
 	m.usageMissing, e = meter.Int64Counter("tollgate.usage.missing", metric.WithUnit("{response}"),
 		metric.WithDescription("Responses that carried no usage, so the estimate was charged, by rule."))
 	err = errors.Join(err, e)
-	m.reservations, e = meter.Int64UpDownCounter("tollgate.reservations.active", metric.WithUnit("{reservation}"),
+	m.reservations, e = meter.Int64ObservableUpDownCounter("tollgate.reservations.active", metric.WithUnit("{reservation}"),
 		metric.WithDescription("Reservations made by checks and not yet settled or cancelled."))
 	err = errors.Join(err, e)
 	m.reloads, e = meter.Int64Counter("tollgate.config.reloads", metric.WithUnit("{reload}"),
@@ -173,11 +180,12 @@ func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.registration, err = meter.RegisterCallback(m.observe, m.circuit, m.utilization)
+	m.registration, err = meter.RegisterCallback(m.observe, m.decisions, m.reservations, m.circuit, m.utilization)
 	if err != nil {
 		return nil, err
 	}
 	m.none = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet())}
+	m.noneObs = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet())}
 	m.storeOK = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet())}
 	m.storeTimeout = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(AttrErrorType.String("timeout")))}
 	m.storeElse = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(AttrErrorType.String("_OTHER")))}
@@ -213,7 +221,7 @@ func (m *Metrics) forRule(name string) *ruleMetrics {
 	rule := AttrRule.String(name)
 	rm := &ruleMetrics{}
 	for i, r := range resultNames {
-		rm.results[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(rule, AttrResult.String(r)))}
+		rm.results[i] = []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(rule, AttrResult.String(r)))}
 	}
 	rm.input = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(rule, AttrTokenType.String("input")))}
 	rm.output = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(rule, AttrTokenType.String("output")))}
@@ -250,13 +258,13 @@ func (m *Metrics) Decided(ctx context.Context, _ *Request, d Decision) {
 			continue
 		}
 		rm := m.forRule(r.Rule.Name)
-		m.decisions.Add(ctx, 1, rm.results[ruleResult(r)]...)
+		rm.decisions[ruleResult(r)].Add(1)
 		if r.Rule.Unit == Cost && r.Limit > 0 && !r.StoreError && r.Rule.Guard == nil {
 			rm.noteUtilization(float64(r.Limit-r.Remaining) / float64(r.Limit))
 		}
 	}
 	if d.Reservation != nil {
-		m.reservations.Add(ctx, 1, m.none...)
+		m.active.Add(1)
 	}
 	if m.spans {
 		if span := trace.SpanFromContext(ctx); span.IsRecording() {
@@ -308,7 +316,7 @@ func (m *Metrics) Settled(ctx context.Context, res *Reservation, actual Usage, _
 	if res == nil {
 		return
 	}
-	m.reservations.Add(ctx, -1, m.none...)
+	m.active.Add(-1)
 	for i := range res.entries {
 		e := &res.entries[i]
 		var in, out int64
@@ -385,10 +393,12 @@ func (m *Metrics) ConfigReloaded(ctx context.Context, err error) {
 	m.reloads.Add(ctx, 1, m.reloadOK...)
 }
 
-// observe reports the observable instruments: the circuit state of the
-// attached limiters, and each budget's highest utilization since the last
-// collection (which it resets).
+// observe reports the observable instruments: the decision counts, the
+// active reservations, the circuit state of the attached limiters, and
+// each budget's highest utilization since the last collection (which it
+// resets).
 func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
+	o.ObserveInt64(m.reservations, m.active.Load(), m.noneObs...)
 	m.mu.Lock()
 	limiters := m.limiters
 	m.mu.Unlock()
@@ -402,6 +412,11 @@ func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.circuit, open)
 	}
 	for _, rm := range *m.rules.Load() {
+		for i := range rm.decisions {
+			if n := rm.decisions[i].Load(); n > 0 {
+				o.ObserveInt64(m.decisions, n, rm.results[i]...)
+			}
+		}
 		if bits := rm.utilization.Swap(0); bits != 0 {
 			o.ObserveFloat64(m.utilization, math.Float64frombits(bits&^seenBit), rm.observe...)
 		}
