@@ -66,6 +66,7 @@ func testApplyMany(t *testing.T, s *redis.Store) {
 }
 
 func TestAPI(t *testing.T) {
+	t.Parallel()
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -189,6 +190,7 @@ func TestAPI(t *testing.T) {
 // TestTTLs runs random batches with Redis TIME on a real server, then scans
 // every key: each has a TTL, and no TTL ends before the state resets.
 func TestTTLs(t *testing.T) {
+	t.Parallel()
 	c := newServerClient(t)
 	ctx := context.Background()
 	s := redis.New(c, redis.WithKeyPrefix("ttl:"))

@@ -36,6 +36,7 @@ func tagUpToLastColon(k string) string {
 }
 
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	c := newClusterClient(t)
 	ctx := context.Background()
 

@@ -18,6 +18,7 @@ import (
 // key expiry follows the suite's clock (FastForward), with TTLs exactly
 // ResetAfter: it checks that no key expires while its state matters.
 func TestConformanceMiniredis(t *testing.T) {
+	t.Parallel()
 	servers := map[store.Store]*miniredis.Miniredis{}
 	storetest.Run(t, func(t *testing.T) store.Store {
 		m := miniredis.RunT(t)
@@ -30,13 +31,14 @@ func TestConformanceMiniredis(t *testing.T) {
 		servers[s].FastForward(time.Duration(to-from) * time.Microsecond)
 	}),
 		// gopher-lua is slow under -race; the real server runs the full sizes.
-		storetest.WithConcurrency(8, 25), storetest.WithDifferentialOps(600))
+		storetest.WithConcurrency(4, 15), storetest.WithDifferentialOps(600))
 }
 
 // TestConformanceServer runs the storetest suite on a real redis-server.
 // Its TTLs run on wall time while the suite's clock stands still or jumps,
 // so keys get a minimum TTL that outlasts the test.
 func TestConformanceServer(t *testing.T) {
+	t.Parallel()
 	addr := redistest.StartServer(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		c := goredis.NewClient(&goredis.Options{Addr: addr})

@@ -222,6 +222,7 @@ func fmtOps(ops []store.Op) string {
 }
 
 func TestDifferential(t *testing.T) {
+	t.Parallel()
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			// miniredis (gopher-lua) is slow, above all with -race: the real
@@ -251,10 +252,15 @@ func keyName(i int) string { return fmt.Sprintf("key%d", i) }
 // TestClockBack replays random batches whose caller clock sometimes steps
 // back (instances with skewed clocks), against algorithms.Apply.
 func TestClockBack(t *testing.T) {
+	t.Parallel()
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix("back:"))
-			runDifferentialBack(t, s, 11, 1500)
+			steps := 1500
+			if be.name == "miniredis" {
+				steps = 300
+			}
+			runDifferentialBack(t, s, 11, steps)
 		})
 	}
 }
