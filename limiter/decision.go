@@ -89,6 +89,16 @@ func (d Decision) Results() []RuleResult {
 	return append(out, d.more...)
 }
 
+// next appends a result to d and returns it, for the caller to fill.
+func (d *Decision) next() *RuleResult {
+	if d.n < maxInline {
+		d.n++
+		return &d.results[d.n-1]
+	}
+	d.more = append(d.more, RuleResult{})
+	return &d.more[len(d.more)-1]
+}
+
 func (d *Decision) add(r RuleResult) {
 	if d.n < maxInline {
 		d.results[d.n] = r

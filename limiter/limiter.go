@@ -247,21 +247,29 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 		sc.keys = set.rules[i].appendKey(sc.keys, req, now)
 		sc.ends = append(sc.ends, len(sc.keys))
 	}
-	sc.ops = sc.ops[:0]
+	if cap(sc.ops) < len(sc.matched) {
+		sc.ops = make([]store.Op, len(sc.matched), 2*len(sc.matched))
+	}
+	sc.ops = sc.ops[:len(sc.matched)]
 	start := 0
 	for j, i := range sc.matched {
+		// Field by field, in place: an Op built aside and copied in would
+		// be read back before its stores are done.
 		r := &set.rules[i]
 		end := sc.ends[j]
-		cost := int64(0)
-		if !peek {
-			cost = r.checkCost(req)
+		op := &sc.ops[j]
+		op.Key = unsafe.String(&sc.keys[start], end-start)
+		if r.Calendar != NoCalendar {
+			op.Params = r.paramsAt(now)
+		} else {
+			op.Params = r.params
 		}
-		sc.ops = append(sc.ops, store.Op{
-			Key:    unsafe.String(&sc.keys[start], end-start),
-			Params: r.paramsAt(now),
-			Cost:   cost,
-			Shadow: r.Mode == Shadow,
-		})
+		op.Cost = 0
+		if !peek {
+			op.Cost = r.checkCost(req)
+		}
+		op.Mode = algorithms.Normal
+		op.Shadow = r.Mode == Shadow
 		start = end
 	}
 	rec := l.recordCheck(sc, req, now, peek)
@@ -344,7 +352,7 @@ func (l *Limiter) apply(ctx context.Context, s store.Store, now int64, ops []sto
 	if main && l.storeObs != nil {
 		l.storeObs.StoreCalled(ctx, time.Since(start), err)
 	}
-	if main && !errors.Is(err, store.ErrInvalidOp) && !errors.Is(err, store.ErrFull) && !errors.Is(err, context.Canceled) {
+	if main && (err == nil || !errors.Is(err, store.ErrInvalidOp) && !errors.Is(err, store.ErrFull) && !errors.Is(err, context.Canceled)) {
 		if l.breaker.record(err == nil) {
 			if l.breaker.open() {
 				l.cfg.logger.Warn("tollgate: store failing, circuit opened", slog.Any("error", err))
@@ -430,18 +438,8 @@ func (l *Limiter) assemble(set *ruleSet, sc *scratch, results []algorithms.Resul
 	limiting := -1
 	for j, i := range sc.matched {
 		r := &set.rules[i]
-		res := &results[j]
-		rr := RuleResult{
-			Rule:       &r.Rule,
-			Allowed:    res.Allowed,
-			Reason:     res.Reason,
-			Limit:      r.capacity,
-			Remaining:  res.Remaining,
-			RetryAfter: micros(res.RetryAfter),
-			Reset:      micros(res.ResetAfter),
-			StoreError: failed != nil && failed[j],
-		}
-		d.add(rr)
+		rr := d.next()
+		rr.set(r, &results[j], failed != nil && failed[j])
 		if r.Mode == Shadow {
 			d.ShadowDenied = d.ShadowDenied || !rr.Allowed
 			continue
@@ -452,19 +450,35 @@ func (l *Limiter) assemble(set *ruleSet, sc *scratch, results []algorithms.Resul
 		}
 		cur := d.resultPtr(limiting)
 		switch {
-		case !rr.Allowed && (!denied || tighterDenial(&rr, cur)):
+		case !rr.Allowed && (!denied || tighterDenial(rr, cur)):
 			denied, limiting = true, j
-		case rr.Allowed && !denied && tighterAllowance(&rr, cur):
+		case rr.Allowed && !denied && tighterAllowance(rr, cur):
 			limiting = j
 		}
 	}
 	d.Allowed = !denied
 	if limiting >= 0 {
-		d.Limiting = *d.resultPtr(limiting)
+		// Written again rather than copied: a copy would read back the
+		// result just stored field by field.
+		d.Limiting.set(&set.rules[sc.matched[limiting]], &results[limiting], failed != nil && failed[limiting])
 	}
 	if denied {
 		d.RetryAfter = d.Limiting.RetryAfter
 	}
+}
+
+// set writes the result of rule r from its store result res, field by
+// field (a RuleResult literal would be built aside and copied).
+func (rr *RuleResult) set(r *compiledRule, res *algorithms.Result, storeError bool) {
+	rr.Rule = &r.Rule
+	rr.Allowed = res.Allowed
+	rr.Reason = res.Reason
+	rr.Limit = r.capacity
+	rr.Remaining = res.Remaining
+	rr.RetryAfter = micros(res.RetryAfter)
+	rr.Reset = micros(res.ResetAfter)
+	rr.StoreError = storeError
+	rr.Err = nil
 }
 
 func (d *Decision) resultPtr(i int) *RuleResult {
