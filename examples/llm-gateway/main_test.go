@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -28,7 +29,7 @@ import (
 type gateway struct {
 	t        *testing.T
 	url      string // http://host:port
-	admin    string
+	adminURL string
 	token    string
 	upstream *mockUpstream
 	out      *lockedBuffer
@@ -53,7 +54,7 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	re := regexp.MustCompile(`listening on (http://\S+) .*\nadmin API on (http://\S+), token (\S+)\n`)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return &gateway{t: t, url: m[1], admin: m[2], token: m[3], upstream: up, out: out}
+			return &gateway{t: t, url: m[1], adminURL: m[2], token: m[3], upstream: up, out: out}
 		}
 		select {
 		case err := <-done:
@@ -79,7 +80,7 @@ func (g *gateway) client(key string) openai.Client {
 // adminGet decodes the JSON of an admin API path.
 func (g *gateway) adminGet(path string, v any) {
 	g.t.Helper()
-	req, _ := http.NewRequest("GET", g.admin+path, nil)
+	req, _ := http.NewRequest("GET", g.adminURL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+g.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -281,37 +282,77 @@ func TestBudgetAlertThenThrottling(t *testing.T) {
 	}
 }
 
-func TestAdminNeedsTheToken(t *testing.T) {
+func TestAdminAPI(t *testing.T) {
 	g := startGateway(t)
 	for _, auth := range []string{"", "Bearer wrong", "Bearer " + g.token + "x"} {
-		req, _ := http.NewRequest("GET", g.admin+"/usage?user=alice", nil)
-		req.Header.Set("Authorization", auth)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("Authorization %q: %s, want 401", auth, resp.Status)
+		for _, path := range []string{"/usage?user=alice", "/rules", "/alerts"} {
+			resp := g.admin(t, "GET", path, auth, "")
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("GET %s with Authorization %q: %s, want 401", path, auth, resp.Status)
+			}
 		}
 	}
-	req, _ := http.NewRequest("PUT", g.admin+"/rules/model:demo-mini:rpm/mode", strings.NewReader(`{"mode":"shadow"}`))
-	req.Header.Set("Authorization", "Bearer "+g.token)
+	bearer := "Bearer " + g.token
+	alice := g.client("sk-demo-alice")
+	for i := range 3 {
+		if _, err := alice.Chat.Completions.New(t.Context(), hi("demo-mini")); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+	_, err := alice.Chat.Completions.New(t.Context(), hi("demo-mini"))
+	apiError(t, err, http.StatusTooManyRequests)
+
+	// A mistyped document is refused, naming the path; the old rules stay.
+	bad := strings.Replace(string(defaultPolicy), "limit: 200000/m", "limit: 200000/minute", 1)
+	if resp := g.admin(t, "PUT", "/rules", bearer, bad); resp.StatusCode != http.StatusUnprocessableEntity ||
+		!strings.Contains(resp.body, `"path":"/rules/5/limit"`) || !strings.Contains(resp.body, `"suggestion":"200000/m"`) {
+		t.Errorf("bad document: %s %s, want 422 naming /rules/5/limit (team-tpm)", resp.Status, resp.body)
+	}
+	// A new document is a hot reload: demo-mini gets 6 a minute, with a
+	// fresh counter since the rule changed.
+	good := strings.Replace(string(defaultPolicy), "{model: demo-mini, rate_limit: {rpm: 3,", "{model: demo-mini, rate_limit: {rpm: 6,", 1)
+	if resp := g.admin(t, "PUT", "/rules", bearer, good); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /rules: %s %s", resp.Status, resp.body)
+	}
+	for i := range 6 {
+		if _, err := alice.Chat.Completions.New(t.Context(), hi("demo-mini")); err != nil {
+			t.Fatalf("request %d after the reload: %v", i+1, err)
+		}
+	}
+	_, err = alice.Chat.Completions.New(t.Context(), hi("demo-mini"))
+	apiError(t, err, http.StatusTooManyRequests)
+
+	// In shadow mode the rule still counts but refuses nothing.
+	if resp := g.admin(t, "PUT", "/rules/model:demo-mini:rpm/mode", bearer, `{"mode":"shadow"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("mode toggle: %s %s", resp.Status, resp.body)
+	}
+	for i := range 3 {
+		if _, err := alice.Chat.Completions.New(t.Context(), hi("demo-mini")); err != nil {
+			t.Fatalf("request %d with the rule in shadow mode: %v", i+1, err)
+		}
+	}
+	if u := g.usage("user", "alice"); u.Requests != 12 || u.Denials != 2 {
+		t.Errorf("alice's usage %+v, want 12 requests and 2 denials", u)
+	}
+}
+
+type adminResponse struct {
+	*http.Response
+	body string
+}
+
+// admin sends a request to the admin API.
+func (g *gateway) admin(t *testing.T, method, path, auth, body string) adminResponse {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, g.adminURL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", auth)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("mode toggle: %s", resp.Status)
-	}
-	// In shadow mode the rule still counts but never refuses.
-	c := g.client("sk-demo-bob")
-	for i := range 5 {
-		if _, err := c.Chat.Completions.New(t.Context(), hi("demo-mini")); err != nil {
-			t.Fatalf("request %d with the rule in shadow mode: %v", i+1, err)
-		}
-	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return adminResponse{resp, string(b)}
 }
 
 // TestPrintedCommands runs the curl commands the gateway prints, as a
