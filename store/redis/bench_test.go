@@ -50,6 +50,21 @@ func BenchmarkRedis(b *testing.B) {
 				}
 			}
 		})
+		// The floor of any counting script: TIME, GET and SET with a TTL
+		// on one key, no arithmetic.
+		floor, err := c.ScriptLoad(ctx, floorScript).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		run("evalsha-floor", func(pb *testing.PB, id int64) {
+			keys := []string{"floor:" + strconv.FormatInt(id, 10)}
+			for pb.Next() {
+				if err := c.EvalSha(ctx, floor, keys).Err(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 		run("evalsha-return1", func(pb *testing.PB, _ int64) {
 			for pb.Next() {
 				if err := c.EvalSha(ctx, sha, nil).Err(); err != nil {
@@ -85,6 +100,12 @@ func BenchmarkRedis(b *testing.B) {
 		}
 	}
 }
+
+const floorScript = `
+local t = redis.call('TIME')
+local v = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], t[1] .. ' ' .. t[2] .. ' 0', 'PX', 60000)
+return '1 1 0 9 0 60000000'`
 
 // serverUsec returns the total µs Redis spent in commands, from INFO
 // commandstats.
