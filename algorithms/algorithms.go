@@ -148,7 +148,7 @@ func (p Params) Capacity() int64 {
 //	TokenBucket:   [units used, last update µs, refill remainder (units*µs)]
 //	GCRA:          [theoretical arrival time µs, its fraction in 1/Limit µs, 0]
 //	               (from 2^62µs on: [its low 62 bits, fraction, the high bits])
-//	Concurrency:   [units in flight, 0, 0]
+//	Concurrency:   [units in flight, last acquire or release µs, 0]
 type State [3]int64
 
 // Mode changes how a positive cost is applied.
