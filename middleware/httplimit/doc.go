@@ -91,7 +91,9 @@
 //   - Estimate: the body is read up to the body limit and estimated by
 //     package tokens (input tokens plus 4 per message; output: the request's
 //     max_tokens-style cap plus any thinking budget, else
-//     WithDefaultMaxOutput). A longer body is estimated from its length.
+//     WithDefaultMaxOutput). A longer body is estimated from its length;
+//     a body that is not JSON (an audio upload, say) reserves only the
+//     output.
 //     WithPriceTable (or WithCost) prices it for Cost rules, as it prices
 //     the measured usage at settle time. The estimate is what token and
 //     cost rules reserve at check time.

@@ -186,14 +186,22 @@ func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, req *
 		path += "?" + r.URL.RawQuery
 	}
 	var tr tokens.Request
-	var err error
-	if complete {
-		tr, err = tokens.EstimateRequest(path, body, m.cfg.estimator)
-	}
-	if !complete || err != nil {
-		n := max(r.ContentLength, int64(len(body)))
-		tr.Input, tr.FromLength = tokens.EstimateFromLength(n), true
-		tr.Model = req.Model
+	switch {
+	case body == nil:
+		// Not read at all: no body, or not JSON (an audio upload, say).
+	case complete:
+		var err error
+		if tr, err = tokens.EstimateRequest(path, body, m.cfg.estimator); err != nil {
+			tr = tokens.Request{Input: tokens.EstimateFromLength(int64(len(body))), FromLength: true}
+		}
+	default:
+		// Too long to read whole: estimated from its length, with the
+		// model, stream flag and output cap the prefix holds.
+		length := r.ContentLength
+		if length <= 0 {
+			length = -1
+		}
+		tr, _ = tokens.Body{Prefix: body, Length: length, Path: path}.Estimate(m.cfg.estimator)
 	}
 	if tr.Model != "" && req.Model == "" {
 		req.Model = tr.Model

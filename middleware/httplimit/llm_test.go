@@ -510,3 +510,20 @@ func TestLLMPriceTable(t *testing.T) {
 		t.Errorf("charge %+v, want cost %d from the table", c, want)
 	}
 }
+
+func TestLLMBodyOverLimitEstimatedFromLength(t *testing.T) {
+	up := &upstream{t: t, chunks: [][]byte{fixture(t, "openai_chat_stream.sse")}}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(1_000_000)}, httplimit.WithBodyLimit(80))
+	long := `{"model":"gpt-4o-mini","max_tokens":77,"stream":true,"messages":[{"role":"user","content":"` +
+		strings.Repeat("lorem ipsum ", 400) + `"}]}`
+	resp := s.post(t, t.Context(), long)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(up.lastBody(), []byte(long)) {
+		t.Errorf("upstream got %d bytes, want the %d the client sent, byte for byte", len(up.lastBody()), len(long))
+	}
+	c := s.charge(t)
+	if want := int64((len(long) + 3) / 4); c.Estimate.InputTokens != want || c.Estimate.OutputTokens != 77 || c.Model != "gpt-4o-mini" {
+		t.Errorf("estimate %+v model %q, want %d input from the length, 77 output from the prefix", c.Estimate, c.Model, want)
+	}
+}
