@@ -7,11 +7,12 @@
 //
 // Every tools/call is checked against the rules of policy.yaml in one
 // store call, all or nothing, before it is forwarded. The result is read
-// (it is one JSON-RPC message, at most 8 MiB), its tokens counted with
-// tokens.PayloadTokens, and the tenant's result-token budget charged with
-// them before the result goes back: the call that crosses the budget
-// completes, the next is refused and never reaches the server. Other
-// methods (initialize, tools/list, notifications) pass unlimited.
+// whole (at most 8 MiB; a server answering with an SSE stream is read to
+// its end, so progress notifications arrive with the result), its tokens
+// counted with tokens.PayloadTokens, and the tenant's result-token budget
+// charged with them before the result goes back: the call that crosses
+// the budget completes, the next is refused and never reaches the server.
+// Other methods (initialize, tools/list, notifications) pass unlimited.
 package main
 
 import (
