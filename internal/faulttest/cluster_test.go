@@ -138,6 +138,7 @@ func redirectError(err error) bool {
 // keeps sending to it for up to 60 s after the promotion; see
 // TestClusterFailoverDefaultReload.
 func TestClusterFailover(t *testing.T) {
+	t.Parallel()
 	const reload = time.Second
 	w := runFailover(t, reload, 30*time.Second)
 	// Errors end soon after the promotion: the client reloads the
@@ -302,6 +303,7 @@ func errKind(err error) string {
 // which charges nothing. Afterwards every counter equals the admitted
 // charges, on its new master.
 func TestClusterResharding(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Skip("redis-cli not found in PATH")
 	}

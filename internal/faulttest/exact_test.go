@@ -23,7 +23,7 @@ import (
 // decision is Redis's.
 func instanceLimiter(t *testing.T, addr string, rules []limiter.Rule, skew time.Duration, opts ...redis.Option) (*limiter.Limiter, *redis.Store) {
 	t.Helper()
-	s := redis.New(newClient(t, addr), opts...)
+	s := redis.New(newClient(t, addr, patient), opts...)
 	l, err := limiter.New(s, rules,
 		limiter.WithClock(func() time.Time { return time.Now().Add(skew) }),
 		limiter.WithStoreTimeout(10*time.Second), limiter.WithFailMode(limiter.FailDeny), limiter.WithCircuitBreaker(0, 0))
@@ -101,6 +101,7 @@ func TestExactAcrossInstances(t *testing.T) {
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		var errs atomic.Int64
+		var firstErr atomic.Pointer[error]
 		per := make([]atomic.Int64, instances)
 		for i, l := range ls {
 			for range goroutines {
@@ -112,6 +113,7 @@ func TestExactAcrossInstances(t *testing.T) {
 						d := l.Check(bg, userReq(user))
 						if d.Err != nil {
 							errs.Add(1)
+							firstErr.CompareAndSwap(nil, &d.Err)
 						}
 						if d.Allowed {
 							per[i].Add(1)
@@ -127,7 +129,7 @@ func TestExactAcrossInstances(t *testing.T) {
 		took := time.Since(st)
 		after := redisNow(t, admin)
 		if errs.Load() != 0 {
-			t.Fatalf("%d checks failed", errs.Load())
+			t.Fatalf("%d checks failed, the first: %v", errs.Load(), *firstErr.Load())
 		}
 		if !v.callerClock && kind == algorithms.FixedWindow && before.UnixMicro()/period.Microseconds() != after.UnixMicro()/period.Microseconds() {
 			t.Skip("the run crossed a window boundary; run again")

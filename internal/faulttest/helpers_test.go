@@ -172,17 +172,31 @@ func ping(addr string, timeout time.Duration) error {
 // otherwise), and one dial attempt per connection (go-redis otherwise
 // tries 5 times, 100ms apart, so a refused connection costs the whole
 // store deadline). Closed when t ends.
-func newClient(t testing.TB, addr string) *goredis.Client {
-	c := goredis.NewClient(&goredis.Options{
+func newClient(t testing.TB, addr string, tweak ...func(*goredis.Options)) *goredis.Client {
+	opt := &goredis.Options{
 		Addr:                  addr,
 		ContextTimeoutEnabled: true,
 		DialTimeout:           250 * time.Millisecond,
 		DialerRetries:         1,
 		ReadTimeout:           2 * time.Second,
 		WriteTimeout:          2 * time.Second,
-	})
+	}
+	for _, f := range tweak {
+		f(opt)
+	}
+	c := goredis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// patient is the client tweak of the exactness tests: they measure
+// decisions, not faults, so nothing may time out on a loaded machine.
+func patient(o *goredis.Options) {
+	o.PoolSize = 64
+	o.DialTimeout = 10 * time.Second
+	o.PoolTimeout = 10 * time.Second
+	o.ReadTimeout = 10 * time.Second
+	o.WriteTimeout = 10 * time.Second
 }
 
 // latencies summarizes durations.
