@@ -79,7 +79,16 @@ type shard struct {
 	latest int64
 	slots  []uint32
 	pages  []*page
+	// spare holds the keys of the last removed entries, whose memory
+	// insert reuses: a key that keeps going back to its fresh state and
+	// coming again (removed, then inserted) allocates nothing. The shard
+	// owns these strings (insert copied them) and hands them to no one.
+	spare  [spareKeys]string
+	nspare int
 }
+
+// spareKeys is how many removed keys a shard keeps for reuse.
+const spareKeys = 4
 
 // paddedShard keeps shards on separate cache lines.
 type paddedShard struct {
@@ -123,13 +132,34 @@ func (sh *shard) insert(h uint64, key string, st algorithms.State, m int64) {
 	if i>>pageBits == len(sh.pages) {
 		sh.pages = append(sh.pages, new(page))
 	}
-	*sh.entry(i) = entry{key: strings.Clone(key), state: st, meta: m}
+	*sh.entry(i) = entry{key: sh.copyKey(key), state: st, meta: m}
 	sh.slots[slot] = tagOf(h) | uint32(i+1)
 	sh.n++
 }
 
+// copyKey returns a copy of key that the shard owns, in the memory of a
+// spare key when one is long enough (and not twice as long, so a short key
+// does not pin a long one's memory).
+func (sh *shard) copyKey(key string) string {
+	for sh.nspare > 0 {
+		sh.nspare--
+		sp := sh.spare[sh.nspare]
+		sh.spare[sh.nspare] = ""
+		if len(sp) >= len(key) && len(sp) <= 2*len(key) {
+			b := unsafe.Slice(unsafe.StringData(sp), len(sp))
+			copy(b, key)
+			return unsafe.String(&b[0], len(key))
+		}
+	}
+	return strings.Clone(key)
+}
+
 // remove deletes entry i, whose slot is slot.
 func (sh *shard) remove(i, slot int) {
+	if sh.nspare < spareKeys {
+		sh.spare[sh.nspare] = sh.entry(i).key
+		sh.nspare++
+	}
 	sh.unslot(slot)
 	last := sh.n - 1
 	if i != last {
@@ -262,4 +292,5 @@ func (sh *shard) release() {
 	sh.keys.Add(int64(-sh.n))
 	sh.closed = true
 	sh.slots, sh.pages, sh.n, sh.cursor = nil, nil, 0, 0
+	sh.spare, sh.nspare = [spareKeys]string{}, 0
 }
