@@ -34,7 +34,7 @@ func printBanner(w io.Writer, b banner) {
 		"# hobbyco's budget is 0.02 USD a day and each of these costs about 0.003: the gateway prints a budget alert at 80%, then answers 429",
 		"for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null -w '%{http_code}\\n' " + post("sk-demo-dave", `{"model":"gpt-4o","max_tokens":300,`+hi+`}`) + "; done",
 		"# today's usage by user, tenant, team, API key and model",
-		fmt.Sprintf("curl -s http://%s/usage/export?format=csv -H 'Authorization: Bearer %s'", b.Admin, b.Token),
+		fmt.Sprintf("curl -s 'http://%s/usage/export?format=csv' -H 'Authorization: Bearer %s'", b.Admin, b.Token),
 		"",
 	}
 	fmt.Fprint(w, strings.Join(lines, "\n")+"\n")
