@@ -50,6 +50,16 @@ func (e *GuardError) Error() string {
 // Unwrap returns Reason.
 func (e *GuardError) Unwrap() error { return e.Reason }
 
+// StatusCode is the HTTP status an adapter answers the rejection with
+// (httplimit reads it): 403 Forbidden for a model the caller may not use,
+// 400 Bad Request for a request over a per-request cap.
+func (e *GuardError) StatusCode() int {
+	if errors.Is(e.Reason, ErrModelNotAllowed) || errors.Is(e.Reason, ErrModelDenied) {
+		return 403
+	}
+	return 400
+}
+
 // guard is a compiled guard rule.
 type guard struct {
 	allow, deny           modelSet
