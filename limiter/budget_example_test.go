@@ -12,9 +12,9 @@ import (
 	"github.com/tollgate-go/tollgate/tokens"
 )
 
-// A daily budget of 1 USD per tenant, priced from a price table, with an
-// alert at 80% and a downshift to a cheaper model once gpt-4o no longer
-// fits.
+// A daily budget of 1 USD per tenant, priced from a price table, with
+// alerts at 80% and 100% (the first request that no longer fits) and a
+// downshift to a cheaper model once gpt-4o no longer fits.
 func ExampleWithDownshift() {
 	ctx := context.Background()
 	prices, _ := tokens.NewPriceTable("USD", map[string]tokens.Price{
@@ -60,6 +60,7 @@ func ExampleWithDownshift() {
 	// request 2: allowed=true model=gpt-4o
 	// alert: team-daily at 80%: 900000 of 1000000 micro-USD
 	// request 3: allowed=true model=gpt-4o
+	// alert: team-daily at 100%: 900000 of 1000000 micro-USD
 	// request 4: allowed=true model=gpt-4o-mini
 	// request 5: allowed=true model=gpt-4o-mini
 }

@@ -286,9 +286,9 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 	l.assemble(set, sc, results, failed, d)
 	if d.Allowed && !peek {
 		d.Reservation = l.reserve(set, sc, results, failed)
-		if l.cfg.thresholdHook != nil && d.Err == nil {
-			l.checkThresholds(ctx, set, sc, results, now, req)
-		}
+	}
+	if l.cfg.thresholdHook != nil && !peek && d.Err == nil {
+		l.checkThresholds(ctx, set, sc, results, now, req, d.Allowed)
 	}
 	l.recordOutcome(ctx, d, rec, true)
 }

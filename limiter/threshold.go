@@ -31,7 +31,8 @@ type ThresholdEvent struct {
 	// Threshold is the fraction of Limit crossed, one of Rule.Thresholds.
 	Threshold float64
 	// Used is the counter's level after the charge, in the rule's unit;
-	// Limit its capacity. Used may exceed Limit after a settlement.
+	// Limit its capacity. Used may exceed Limit after a settlement, and is
+	// below it when a denial for lack of room reached 1.0.
 	Used, Limit int64
 	// Reset is how long until the counter is back to full.
 	Reset time.Duration
@@ -41,7 +42,11 @@ type ThresholdEvent struct {
 }
 
 // WithThresholdHook sets the function told when a counter crosses one of
-// its rule's thresholds (Rule.Thresholds). It is called on the goroutine
+// its rule's thresholds (Rule.Thresholds). A rule that denies a request
+// for lack of room (not a shadow rule, not a request larger than the whole
+// limit) counts as having reached 1.0, when 1.0 is one of its thresholds:
+// a budget whose remainder is smaller than the next request is spent,
+// though its counter may never reach the limit exactly. It is called on the goroutine
 // of the check or settlement that crossed it, after the decision is made,
 // at most once per counter key, threshold and window (a fixed window or
 // calendar window: the rule's own; for other algorithms, the time the
@@ -81,11 +86,11 @@ type markCache struct {
 }
 
 // charged reports whether the mark key is known charged in window w.
-func (c *markCache) charged(key string, w int64) bool {
-	s := &c.slots[maphash.String(c.seed, key)%uint64(len(c.slots))]
+func (c *markCache) charged(key []byte, w int64) bool {
+	s := &c.slots[maphash.Bytes(c.seed, key)%uint64(len(c.slots))]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return s.key == key && s.window == w
+	return s.key == string(key) && s.window == w
 }
 
 // remember notes the mark key charged in window w.
@@ -114,13 +119,42 @@ func thresholdLevel(f float64, capacity int64) int64 {
 	return max(1, int64(math.Ceil(f*float64(capacity))))
 }
 
-// checkThresholds looks for thresholds crossed by the ops of an allowed
-// check that charged the main store.
-func (l *Limiter) checkThresholds(ctx context.Context, set *ruleSet, sc *scratch, results []algorithms.Result, now int64, req *Request) {
+// checkThresholds looks for thresholds crossed by the ops of a check the
+// main store decided: the charges of an allowed one, or, in a denied one,
+// the enforcing rules that denied because they are full (see fullAt).
+func (l *Limiter) checkThresholds(ctx context.Context, set *ruleSet, sc *scratch, results []algorithms.Result, now int64, req *Request, allowed bool) {
 	for j, i := range sc.matched {
-		op := &sc.ops[j]
-		if op.Cost > 0 && results[j].Allowed {
-			l.crossings(ctx, &set.rules[i], op, &results[j], now, req)
+		op, res := &sc.ops[j], &results[j]
+		switch {
+		case allowed && op.Cost > 0 && res.Allowed:
+			l.crossings(ctx, &set.rules[i], op, res, now, req)
+		case !allowed && !op.Shadow && res.Reason == algorithms.ReasonLimited:
+			l.fullAt(ctx, &set.rules[i], op, res, now, req)
+		}
+	}
+}
+
+// fullAt fires threshold 1.0 of a rule that denied a request for lack of
+// room: a budget whose remainder is smaller than the next request is
+// spent, although its counter may never reach the limit exactly. The mark
+// is the one an exact crossing of 1.0 charges, so it fires once either
+// way.
+func (l *Limiter) fullAt(ctx context.Context, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request) {
+	capacity := r.capacity
+	if capacity <= 0 || op.Params.Kind == algorithms.Concurrency || r.Guard != nil {
+		return
+	}
+	ths := r.Thresholds
+	if ths == nil {
+		ths = defaultThresholds[:]
+	}
+	for _, f := range ths {
+		if f == 1 {
+			l.fireThreshold(ctx, r, op, f, ThresholdEvent{
+				Rule: &r.Rule, Key: op.Key, Threshold: f, Used: capacity - res.Remaining, Limit: capacity,
+				Reset: micros(res.ResetAfter), Request: req,
+			}, now)
+			return
 		}
 	}
 }
@@ -152,12 +186,15 @@ func (l *Limiter) crossings(ctx context.Context, r *compiledRule, op *store.Op, 
 // fireThreshold charges the threshold's mark in the store and calls the
 // hook when this caller charged it first in the window.
 func (l *Limiter) fireThreshold(ctx context.Context, r *compiledRule, op *store.Op, f float64, e ThresholdEvent, now int64) {
-	e.Key = strings.Clone(op.Key) // op.Key may live in a reused buffer
-	mark := []store.Op{{Key: markKey(e.Key, f), Params: markParams(op.Params), Cost: 1}}
-	w := markWindow(mark[0].Params, now)
-	if l.cfg.marks.charged(mark[0].Key, w) {
-		return
+	var buf [160]byte
+	key := appendMarkKey(buf[:0], op.Key, f)
+	params := markParams(op.Params)
+	w := markWindow(params, now)
+	if l.cfg.marks.charged(key, w) {
+		return // known fired in this window: no allocation, no store call
 	}
+	e.Key = strings.Clone(op.Key) // op.Key may live in a reused buffer
+	mark := []store.Op{{Key: string(key), Params: params, Cost: 1}}
 	var res [1]algorithms.Result
 	err := l.apply(ctx, l.store, now, mark, res[:], true)
 	if err != nil {
@@ -172,9 +209,12 @@ func (l *Limiter) fireThreshold(ctx context.Context, r *compiledRule, op *store.
 	l.cfg.thresholdHook(ctx, e)
 }
 
-// markKey is the key of the "fired" mark of threshold f of a counter.
-func markKey(counter string, f float64) string {
-	return counter + "#t" + strconv.FormatFloat(f, 'g', -1, 64)
+// appendMarkKey appends the key of the "fired" mark of threshold f of a
+// counter: "<counter>#t<f>".
+func appendMarkKey(dst []byte, counter string, f float64) []byte {
+	dst = append(dst, counter...)
+	dst = append(dst, "#t"...)
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
 
 // markParams returns the window of a threshold's mark for a counter with

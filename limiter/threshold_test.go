@@ -145,7 +145,7 @@ func (m *markCounter) Apply(ctx context.Context, now int64, ops []store.Op, resu
 func TestThresholdFiresOnceAcrossInstancesUnderConcurrency(t *testing.T) {
 	shared := &markCounter{Store: memory.New()}
 	clk := newFakeClock()
-	rule := []Rule{{Name: "tpm", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute, Unit: Tokens, By: byUser()}}
+	rule := []Rule{{Name: "tpm", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute, Unit: Tokens, By: byUser(), Thresholds: []float64{0.8}}}
 	var fired [2]atomic.Int64
 	var instances [2]*Limiter
 	for i := range instances {
@@ -264,5 +264,41 @@ func TestMarkWindows(t *testing.T) {
 		if err := markParams(c.p).Validate(); err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+}
+
+// TestDenialForLackOfRoomReachesFull: a counter with less room than the
+// next request is full for it; the first such denial fires 1.0, once, and
+// later denials cost neither a store call nor an allocation.
+func TestDenialForLackOfRoomReachesFull(t *testing.T) {
+	var ev events
+	l, s, _ := newTestLimiter(t, []Rule{{Name: "tpm", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute, Unit: Tokens, By: byUser()}},
+		WithThresholdHook(ev.hook))
+	req := user("a")
+	req.Estimate.InputTokens = 85
+	l.Check(ctx, req) // 85 of 100: crosses 0.8
+	req.Estimate.InputTokens = 30
+	if d := l.Check(ctx, req); d.Allowed {
+		t.Fatal("30 more with 15 left was allowed")
+	}
+	if got := ev.thresholds(); len(got) != 2 || got[1] != 1 || ev.list[1].Used != 85 || ev.list[1].Request != req {
+		t.Fatalf("events %+v, want 0.8 then 1.0 at 85 used", ev.list)
+	}
+	before := s.calls.Load()
+	for range 5 {
+		l.Check(ctx, req)
+	}
+	if n := s.calls.Load() - before; n != 5 || len(ev.list) != 2 {
+		t.Errorf("5 more denials: %d store calls, %d events; want 5 and still 2", n, len(ev.list))
+	}
+	if !raceEnabled {
+		if n := testing.AllocsPerRun(100, func() { l.Check(ctx, req) }); n != 0 {
+			t.Errorf("a denial of a full counter allocates %v times, want 0", n)
+		}
+	}
+	big := user("b")
+	big.Estimate.InputTokens = 500 // more than the whole limit: not a sign of a full counter
+	if d := l.Check(ctx, big); d.Allowed || d.Limiting.Reason != algorithms.ReasonExceedsCapacity || len(ev.list) != 2 {
+		t.Errorf("a request over the capacity: allowed=%v reason=%v events=%d", d.Allowed, d.Limiting.Reason, len(ev.list))
 	}
 }
