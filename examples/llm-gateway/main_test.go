@@ -183,9 +183,9 @@ func TestAdmittedThenRefusedWithHeaders(t *testing.T) {
 	if _, err := c.Chat.Completions.New(t.Context(), hi("gpt-4o-mini")); err != nil {
 		t.Errorf("gpt-4o-mini: %v", err)
 	}
-	// A model without a price is refused by the guard, before any counter.
+	// A model without a price is refused by the guard (403), before any counter.
 	_, err = c.Chat.Completions.New(t.Context(), hi("o3"))
-	if e := apiError(t, err, http.StatusBadRequest); e.Code != "model_not_found" {
+	if e := apiError(t, err, http.StatusForbidden); e.Code != "model_not_found" {
 		t.Errorf("o3: code %q, want model_not_found", e.Code)
 	}
 	// Unknown keys never reach the limiter.
