@@ -119,32 +119,42 @@ func memoryLimiters(tb testing.TB) []struct {
 
 var _ sethvargo.Store // the contract memorystore implements
 
-func mustTake(b *testing.B, t take, ctx context.Context, key string) {
-	ok, err := t(ctx, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if !ok {
-		b.Fatal("denied: the benchmark's limits admit everything")
-	}
-}
-
 // worker numbers RunParallel goroutines, so that each starts at its own key.
 var worker atomic.Int64
 
-// runKeys runs t over keys in a cycle: serially, or in RunParallel.
+// runKeys runs t over keys in a cycle: serially, or in RunParallel. An
+// error (the limiter could not decide) is counted and reported as
+// errors/op; a denial fails the benchmark.
 func runKeys(b *testing.B, ts takes, keys []string, parallel bool) {
 	ctx := context.Background()
+	var errs atomic.Int64
+	try := func(t take, key string) bool {
+		ok, err := t(ctx, key)
+		if err != nil {
+			errs.Add(1)
+			return true
+		}
+		if !ok {
+			b.Error("denied: the benchmark's limits admit everything")
+		}
+		return ok
+	}
 	t := ts()
 	for _, k := range keys {
-		mustTake(b, t, ctx, k) // every key exists before timing
+		if !try(t, k) { // every key exists before timing
+			return
+		}
 	}
+	errs.Store(0)
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer func() { b.ReportMetric(float64(errs.Load())/float64(b.N), "errors/op") }()
 	if !parallel {
 		i := 0
 		for b.Loop() {
-			mustTake(b, t, ctx, keys[i])
+			if !try(t, keys[i]) {
+				return
+			}
 			if i++; i == len(keys) {
 				i = 0
 			}
@@ -155,7 +165,9 @@ func runKeys(b *testing.B, ts takes, keys []string, parallel bool) {
 		t := ts()
 		i := int(worker.Add(1) * 7919 % int64(len(keys)))
 		for pb.Next() {
-			mustTake(b, t, ctx, keys[i])
+			if !try(t, keys[i]) {
+				return
+			}
 			if i++; i == len(keys) {
 				i = 0
 			}
