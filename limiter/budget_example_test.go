@@ -13,7 +13,8 @@ import (
 )
 
 // A daily budget of 1 USD per tenant, priced from a price table, with
-// alerts at 80% and 100% (the first request that no longer fits) and a
+// alerts at 80% and 100% (with WithThresholdOnDenial: the first request
+// that no longer fits) and a
 // downshift to a cheaper model once gpt-4o no longer fits.
 func ExampleWithDownshift() {
 	ctx := context.Background()
@@ -31,6 +32,7 @@ func ExampleWithDownshift() {
 		limiter.WithThresholdHook(func(_ context.Context, e limiter.ThresholdEvent) {
 			fmt.Printf("alert: %s at %.0f%%: %d of %d micro-USD\n", e.Rule.Name, e.Threshold*100, e.Used, e.Limit)
 		}),
+		limiter.WithThresholdOnDenial(), // 100% when a request no longer fits
 		limiter.WithDownshift(func(_ context.Context, req *limiter.Request, _ limiter.Decision) *limiter.Request {
 			if req.Model != "gpt-4o" {
 				return nil

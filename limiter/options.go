@@ -25,6 +25,7 @@ type config struct {
 	recorder         Recorder
 	thresholdHook    func(context.Context, ThresholdEvent)
 	marks            *markCache
+	fullOnDenial     bool
 	downshift        func(context.Context, *Request, Decision) *Request
 }
 

@@ -32,7 +32,7 @@ type ThresholdEvent struct {
 	Threshold float64
 	// Used is the counter's level after the charge, in the rule's unit;
 	// Limit its capacity. Used may exceed Limit after a settlement, and is
-	// below it when a denial for lack of room reached 1.0.
+	// below it when a denial reached 1.0 (WithThresholdOnDenial).
 	Used, Limit int64
 	// Reset is how long until the counter is back to full.
 	Reset time.Duration
@@ -42,11 +42,7 @@ type ThresholdEvent struct {
 }
 
 // WithThresholdHook sets the function told when a counter crosses one of
-// its rule's thresholds (Rule.Thresholds). A rule that denies a request
-// for lack of room (not a shadow rule, not a request larger than the whole
-// limit) counts as having reached 1.0, when 1.0 is one of its thresholds:
-// a budget whose remainder is smaller than the next request is spent,
-// though its counter may never reach the limit exactly. It is called on the goroutine
+// its rule's thresholds (Rule.Thresholds). It is called on the goroutine
 // of the check or settlement that crossed it, after the decision is made,
 // at most once per counter key, threshold and window (a fixed window or
 // calendar window: the rule's own; for other algorithms, the time the
@@ -119,16 +115,29 @@ func thresholdLevel(f float64, capacity int64) int64 {
 	return max(1, int64(math.Ceil(f*float64(capacity))))
 }
 
+// WithThresholdOnDenial makes a rule that denies a request for lack of
+// room (an enforcing rule, not a request larger than the whole limit)
+// count as having reached threshold 1.0, when 1.0 is one of its
+// thresholds. With reservations a cost counter rarely lands exactly on
+// its limit: the first request that no longer fits is the sign the budget
+// is spent. The denial charges the same mark as an exact crossing, so 1.0
+// still fires once per key and window. By default only charges cross
+// thresholds.
+func WithThresholdOnDenial() Option {
+	return func(c *config) { c.fullOnDenial = true }
+}
+
 // checkThresholds looks for thresholds crossed by the ops of a check the
-// main store decided: the charges of an allowed one, or, in a denied one,
-// the enforcing rules that denied because they are full (see fullAt).
+// main store decided: the charges of an allowed one, or, in a denied one
+// with WithThresholdOnDenial, the enforcing rules that denied because
+// they are full (see fullAt).
 func (l *Limiter) checkThresholds(ctx context.Context, set *ruleSet, sc *scratch, results []algorithms.Result, now int64, req *Request, allowed bool) {
 	for j, i := range sc.matched {
 		op, res := &sc.ops[j], &results[j]
 		switch {
 		case allowed && op.Cost > 0 && res.Allowed:
 			l.crossings(ctx, &set.rules[i], op, res, now, req)
-		case !allowed && !op.Shadow && res.Reason == algorithms.ReasonLimited:
+		case !allowed && l.cfg.fullOnDenial && !op.Shadow && res.Reason == algorithms.ReasonLimited:
 			l.fullAt(ctx, &set.rules[i], op, res, now, req)
 		}
 	}

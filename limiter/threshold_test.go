@@ -267,14 +267,26 @@ func TestMarkWindows(t *testing.T) {
 	}
 }
 
-// TestDenialForLackOfRoomReachesFull: a counter with less room than the
-// next request is full for it; the first such denial fires 1.0, once, and
-// later denials cost neither a store call nor an allocation.
+// TestDenialForLackOfRoomReachesFull: with WithThresholdOnDenial, a
+// counter with less room than the next request is full for it; the first
+// such denial fires 1.0, once, and later denials cost neither a store call
+// nor an allocation. Without the option, denials fire nothing.
 func TestDenialForLackOfRoomReachesFull(t *testing.T) {
-	var ev events
-	l, s, _ := newTestLimiter(t, []Rule{{Name: "tpm", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute, Unit: Tokens, By: byUser()}},
-		WithThresholdHook(ev.hook))
+	rules := []Rule{{Name: "tpm", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute, Unit: Tokens, By: byUser()}}
+	var plain events
+	lp, _, _ := newTestLimiter(t, rules, WithThresholdHook(plain.hook))
 	req := user("a")
+	req.Estimate.InputTokens = 85
+	lp.Check(ctx, req)
+	req.Estimate.InputTokens = 30
+	lp.Check(ctx, req)
+	if got := plain.thresholds(); len(got) != 1 || got[0] != 0.8 {
+		t.Errorf("without WithThresholdOnDenial: fired %v, want only 0.8", got)
+	}
+
+	var ev events
+	l, s, _ := newTestLimiter(t, rules, WithThresholdHook(ev.hook), WithThresholdOnDenial())
+	req = user("a")
 	req.Estimate.InputTokens = 85
 	l.Check(ctx, req) // 85 of 100: crosses 0.8
 	req.Estimate.InputTokens = 30
