@@ -234,9 +234,9 @@ func testPaused(t *testing.T, failures int) {
 		return checkSample(l, p, fmt.Sprintf("u%d", i%32))
 	})
 	time.Sleep(300 * time.Millisecond)
+	tPause := time.Now()
 	srv.pause()
 	phase.Store(1)
-	tPause := time.Now()
 	peak := 0
 	for time.Since(tPause) < pause {
 		peak = max(peak, runtime.NumGoroutine())
@@ -258,9 +258,13 @@ func testPaused(t *testing.T, failures int) {
 	time.Sleep(2 * interval)
 	all := ld.finish()
 
-	var paused, reached, after []sample
+	var healthy, paused, reached, after []sample
 	for _, s := range all {
 		switch s.phase {
+		case 0:
+			if s.end().Before(tPause) {
+				healthy = append(healthy, s)
+			}
 		case 1:
 			paused = append(paused, s)
 			if !errors.Is(s.err, limiter.ErrCircuitOpen) {
@@ -291,13 +295,16 @@ func testPaused(t *testing.T, failures int) {
 	}
 	t.Logf("errors while paused %v; after SIGCONT %v", pausedErrs, afterErrs)
 	pl, rl := lats(paused), lats(reached)
-	t.Logf("paused %v, breaker failures=%d: %d checks by %d workers, latency %v; the %d that called the store: %v (deadline %v); goroutines: %d before, peak %d during",
-		pause, failures, len(paused), workers, pl, len(reached), rl, deadline, base, peak)
-	if p99 := pl.pct(0.99); p99 > deadline+overhead {
-		t.Errorf("p99 %v while paused, want at most the deadline %v + %v", p99, deadline, overhead)
+	// The machine's own noise (the race detector on 2 shared cores): the
+	// p99 of the healthy checks before the pause, added to the bound.
+	noise := lats(healthy).pct(0.99)
+	t.Logf("paused %v, breaker failures=%d: %d checks by %d workers, latency %v; the %d that called the store: %v (deadline %v; healthy p99 %v); goroutines: %d before, peak %d during",
+		pause, failures, len(paused), workers, pl, len(reached), rl, deadline, noise, base, peak)
+	if p99 := pl.pct(0.99); p99 > deadline+overhead+noise {
+		t.Errorf("p99 %v while paused, want at most the deadline %v + %v + the healthy p99 %v", p99, deadline, overhead, noise)
 	}
-	if p99 := rl.pct(0.99); p99 > deadline+overhead {
-		t.Errorf("p99 of the checks that called the store %v, want at most the deadline %v + %v", p99, deadline, overhead)
+	if p99 := rl.pct(0.99); p99 > deadline+overhead+noise {
+		t.Errorf("p99 of the checks that called the store %v, want at most the deadline %v + %v + the healthy p99 %v", p99, deadline, overhead, noise)
 	}
 	// Bounded: the workers, and go-redis's background dials and connection
 	// closes, at most a couple per pool slot; not growing with the pause
