@@ -58,8 +58,8 @@ func identity(r *http.Request) httplimit.Identity {
 
 // deny answers a request the limiter refused. Rate limits, quotas and
 // budgets get the rejection their rule has in policy.yaml; a guard (a
-// model the policy does not allow) gets 400 in OpenAI's format, so that
-// SDKs report the reason.
+// model the policy does not allow) gets its rule's status in OpenAI's
+// format, so that SDKs report the reason.
 func deny(w http.ResponseWriter, r *http.Request, res *httplimit.Result) {
 	if err := res.Decision.Limiting.Err; err != nil {
 		code := "invalid_request"

@@ -78,8 +78,9 @@
 // (status, headers, body) when it has one, else 429 with an
 // application/problem+json body naming the rule. A rule failing closed
 // while the store cannot decide gives 503 with Retry-After: 1. A guard
-// rule's rejection (model lists, per-request caps) gives 400, or the status
-// of an error implementing StatusCoder, with the error's text as detail.
+// rule (model lists, per-request caps) without a Rejection of its own gives
+// 400, or the status of an error implementing StatusCoder, with the
+// error's text as detail.
 // Every rejection is logged at Info with the user, tenant, rule and reason.
 //
 // # LLM mode

@@ -212,6 +212,20 @@ func TestGuardRejection(t *testing.T) {
 	}
 }
 
+func TestGuardRejectionUsesTheRulesRejection(t *testing.T) {
+	guard := limiter.Rule{
+		Name:   "models",
+		Guard:  func(r *limiter.Request) error { return teapot{} },
+		Reject: &limiter.Rejection{Status: 404, ContentType: "application/json", Body: []byte(`{"error":"model_not_found"}`), Headers: map[string]string{"X-Why": "guard"}},
+	}
+	l, _ := newLimiter(t, nil, []limiter.Rule{guard})
+	h := httplimit.New(l).Handler(&okHandler{})
+	w := do(h, "POST", "/v1/chat/completions", `{"model":"gpt-4"}`, nil)
+	if w.Code != 404 || w.Body.String() != `{"error":"model_not_found"}` || w.Header().Get("X-Why") != "guard" {
+		t.Errorf("got %d %q X-Why=%q, want the rule's own 404 rejection", w.Code, w.Body, w.Header().Get("X-Why"))
+	}
+}
+
 func TestDenyHandlerReplaced(t *testing.T) {
 	l, _ := newLimiter(t, nil, []limiter.Rule{perKeyRule(0, time.Minute)})
 	var got string

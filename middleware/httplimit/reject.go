@@ -16,20 +16,20 @@ type StatusCoder interface {
 
 // Status returns the HTTP status WriteRejection answers a denial with:
 // 503 when a rule failing closed denied because the store could not
-// decide; a guard's status (400 unless its error is a StatusCoder); the
-// denying rule's Rejection.Status; else 429.
+// decide; the denying rule's Rejection.Status (guard rules included); a
+// guard's status (400 unless its error is a StatusCoder); else 429.
 func Status(d *limiter.Decision) int {
 	lim := &d.Limiting
 	switch {
 	case lim.StoreError:
 		return http.StatusServiceUnavailable
+	case lim.Rule != nil && lim.Rule.Reject != nil && lim.Rule.Reject.Status != 0:
+		return lim.Rule.Reject.Status
 	case lim.Err != nil:
 		if sc, ok := lim.Err.(StatusCoder); ok && sc.StatusCode() >= 400 && sc.StatusCode() < 600 {
 			return sc.StatusCode()
 		}
 		return http.StatusBadRequest
-	case lim.Rule != nil && lim.Rule.Reject != nil && lim.Rule.Reject.Status != 0:
-		return lim.Rule.Reject.Status
 	}
 	return http.StatusTooManyRequests
 }
@@ -43,13 +43,14 @@ func Status(d *limiter.Decision) int {
 //	{"type":"about:blank","title":"Too Many Requests","status":429,
 //	 "detail":"rate limit exceeded, retry in 2s","rule":"per-key"}
 //
-// A store failure answered 503 never uses the rule's Rejection.
+// A guard rule's Rejection is used like any other's. A store failure
+// answered 503 never uses the rule's Rejection.
 func WriteRejection(w http.ResponseWriter, r *http.Request, res *Result) {
 	d := &res.Decision
 	lim := &d.Limiting
 	status := Status(d)
 	h := w.Header()
-	if lim.Rule != nil && lim.Rule.Reject != nil && !lim.StoreError && lim.Err == nil {
+	if lim.Rule != nil && lim.Rule.Reject != nil && !lim.StoreError {
 		rej := lim.Rule.Reject
 		for k, v := range rej.Headers {
 			h.Set(k, v)
