@@ -34,6 +34,7 @@ type RuleError struct {
 	Err   error
 }
 
+// Error returns "rule <index>: <what is wrong>".
 func (e *RuleError) Error() string { return fmt.Sprintf("rule %d: %v", e.Index, e.Err) }
 
 // Unwrap returns the underlying error.
