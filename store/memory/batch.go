@@ -197,12 +197,16 @@ func (s *Store) warm(ops []store.Op, hash []uint64) {
 		slots[i] = sh.slots[hash[i]&uint64(len(sh.slots)-1)]
 	}
 	var keys [smallBatch]string
+	var sum uint64
 	for i := range ops {
 		if v := slots[i]; v != 0 && v&tagMask == tagOf(hash[i]) {
-			keys[i] = s.shardOf(hash[i]).entry(int(v&idxMask) - 1).key
+			e := s.shardOf(hash[i]).entry(int(v&idxMask) - 1)
+			// An entry may straddle two cache lines: its key starts it,
+			// its meta ends it.
+			keys[i] = e.key
+			sum += uint64(e.meta)
 		}
 	}
-	var sum uint64
 	for _, k := range keys[:len(ops)] {
 		if k != "" {
 			sum += uint64(k[0]) + uint64(k[len(k)-1])
