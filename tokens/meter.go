@@ -142,6 +142,7 @@ type Meter struct {
 	json *jsonScanner
 	t    tracker
 	m    members
+	pend []byte // SSE events that may carry usage, not yet decoded (pending.go)
 }
 
 // NewMeter returns a Meter configured by opts.
@@ -250,7 +251,7 @@ func (m *Meter) onEvent(data []byte) {
 		m.t.sawError = true
 	}
 	if mayCarryUsage(data) {
-		m.t.applyJSON(data)
+		m.deferEvent(data)
 	}
 }
 
@@ -274,7 +275,8 @@ func (m *Meter) Close() error {
 		return nil
 	}
 	m.done = true
-	m.head, m.gz, m.json = nil, nil, nil
+	m.flushPending()
+	m.head, m.gz, m.json, m.pend = nil, nil, nil, nil
 	m.sse.line, m.sse.data = nil, nil
 	return nil
 }
@@ -293,4 +295,7 @@ func (m *Meter) Usage() (u Usage, ok bool) {
 // events, `response.failed`). Usage may still be ok: a stream that fails
 // after reporting usage keeps its last snapshot, which may undercount the
 // output.
-func (m *Meter) SawError() bool { return m.t.sawError }
+func (m *Meter) SawError() bool {
+	m.flushPending()
+	return m.t.sawError
+}

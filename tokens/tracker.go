@@ -26,8 +26,15 @@ type tracker struct {
 // applyJSON reads one complete JSON document and applies it. Documents
 // that are not well-formed objects are ignored.
 func (t *tracker) applyJSON(doc []byte) {
-	var m members
-	ok := eachMember(doc, func(k, v []byte) {
+	if m, ok := readMembers(doc); ok {
+		t.apply(&m)
+	}
+}
+
+// readMembers reads the members of a JSON document that can carry usage;
+// ok is false when doc is not one well-formed object.
+func readMembers(doc []byte) (m members, ok bool) {
+	ok = eachMember(doc, func(k, v []byte) {
 		switch string(k) {
 		case "type":
 			m.typ = v
@@ -47,9 +54,7 @@ func (t *tracker) applyJSON(doc []byte) {
 			m.eval = v
 		}
 	})
-	if ok {
-		t.apply(&m)
-	}
+	return m, ok
 }
 
 func typeIs(raw []byte, s string) bool {
@@ -62,46 +67,71 @@ func typeHasPrefix(raw []byte, s string) bool {
 	return len(raw) > len(s)+1 && raw[0] == '"' && bytes.HasPrefix(raw[1:], []byte(s))
 }
 
+// Effects of one document on the snapshot.
+const (
+	effNone    = iota // no valid usage
+	effReplace        // a cumulative snapshot: replaces the previous one
+	effMerge          // Anthropic message_delta: overwrites the fields it carries
+)
+
 // apply applies one document. Snapshots replace the previous one (they are
 // cumulative), except Anthropic message_delta, which overwrites field by
 // field. Errors never erase a snapshot already seen.
 func (t *tracker) apply(m *members) {
-	if (m.err != nil && !isNull(m.err)) || typeIs(m.typ, "error") || typeIs(m.typ, "response.failed") {
+	kind, s, isErr := classify(m)
+	t.applyEffect(kind, &s, isErr)
+}
+
+func (t *tracker) applyEffect(kind int, s *snapshot, isErr bool) {
+	if isErr {
 		t.sawError = true
 	}
+	switch kind {
+	case effReplace:
+		t.snap, t.ok = *s, true
+	case effMerge:
+		t.snap.merge(s)
+		t.ok = true
+	}
+}
+
+// classify returns what one document does to a tracker: its effect on the
+// snapshot, the snapshot it carries, and whether it marks an error.
+func classify(m *members) (kind int, s snapshot, isErr bool) {
+	isErr = (m.err != nil && !isNull(m.err)) || typeIs(m.typ, "error") || typeIs(m.typ, "response.failed")
 	switch {
 	case typeIs(m.typ, "message_start"):
 		if u, ok := member(m.message, "usage"); ok {
 			if s, ok := decodeUsage(u); ok {
-				t.snap, t.ok = s, true
+				return effReplace, s, isErr
 			}
 		}
-		return
+		return effNone, snapshot{}, isErr
 	case typeIs(m.typ, "message_delta"):
 		if s, ok := decodeUsage(m.usage); ok {
-			t.snap.merge(&s)
-			t.ok = true
+			return effMerge, s, isErr
 		}
-		return
+		return effNone, snapshot{}, isErr
 	case typeHasPrefix(m.typ, "response.") && m.response != nil:
 		if u, ok := member(m.response, "usage"); ok {
 			if s, ok := decodeUsage(u); ok {
-				t.snap, t.ok = s, true
+				return effReplace, s, isErr
 			}
 		}
-		return
+		return effNone, snapshot{}, isErr
 	}
-	if s, ok := decodeUsage(m.usage); ok {
-		t.snap, t.ok = s, true
+	if u, ok := decodeUsage(m.usage); ok {
+		kind, s = effReplace, u
 	}
-	if s, ok := decodeGemini(m.usageMeta); ok {
-		t.snap, t.ok = s, true
+	if u, ok := decodeGemini(m.usageMeta); ok {
+		kind, s = effReplace, u
 	}
 	if m.promptEval != nil || m.eval != nil {
-		if s, ok := decodeOllama(m.promptEval, m.eval); ok {
-			t.snap, t.ok = s, true
+		if u, ok := decodeOllama(m.promptEval, m.eval); ok {
+			kind, s = effReplace, u
 		}
 	}
+	return kind, s, isErr
 }
 
 func (t *tracker) usage() (Usage, bool) {
