@@ -198,7 +198,9 @@ func (s *Store) runGroups(ctx context.Context, groups []*group) {
 		}
 		_, _ = pipe.Exec(ctx)
 		for _, g := range gs {
-			g.err = g.cmd.Err()
+			if g.err = g.cmd.Err(); g.err != nil {
+				s.noteFailure(ctx, g.err)
+			}
 		}
 	}
 	exec(groups)

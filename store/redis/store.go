@@ -191,9 +191,23 @@ func (s *Store) run(ctx context.Context, c *call) (*goredis.ZeroCopyStringCmd, e
 		err = s.client.Process(ctx, cmd)
 	}
 	if err != nil {
+		s.noteFailure(ctx, err)
 		return nil, fmt.Errorf("redis: apply: %w", err)
 	}
 	return cmd, nil
+}
+
+// noteFailure asks a Cluster client to reload its slot map after a failure
+// that did not come from Redis itself (a dead node, a timeout). go-redis
+// does that on its own only for commands it may retry, and script calls
+// are never retried: without this, a failed-over master keeps failing
+// until the client's periodic reload, up to a minute later. The reload is
+// lazy and debounced by go-redis.
+func (s *Store) noteFailure(ctx context.Context, err error) {
+	var reply goredis.Error
+	if s.cluster != nil && !errors.As(err, &reply) {
+		s.cluster.ReloadState(ctx)
+	}
 }
 
 func isNoScript(err error) bool {
