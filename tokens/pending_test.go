@@ -86,3 +86,30 @@ func TestMeterDeferredDecodingMatchesForward(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexMarkMatchesBytesIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("usagegeus\"a")
+	for range 20000 {
+		b := make([]byte, rng.IntN(24))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if got, want := indexMark(b, markUsage), bytes.Index(b, markUsage); got != want {
+			t.Fatalf("indexMark(%q) = %d, want %d", b, got, want)
+		}
+	}
+}
+
+func TestLooksLikeErrorShapes(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`{"error":{"message":"x"}}`: true, ` { "error" : null}`: false, `{"type":"error"}`: true,
+		`{"type": "message"}`: false, `{"object":"error"}`: true, `{"objects":"error"}`: false,
+		`{"id":1,"error":{}}`: false, `{`: false, `{"`: false, `{"e`: false, `{"error"`: false,
+		`{"error":`: false, "{\n\"error\":\t1}": true, `["error"]`: false,
+	} {
+		if got := looksLikeError([]byte(doc)); got != want {
+			t.Errorf("looksLikeError(%q) = %v, want %v", doc, got, want)
+		}
+	}
+}

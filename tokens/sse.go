@@ -140,15 +140,16 @@ func (f *sseFramer) processLine(line []byte, owned bool) {
 	if line[0] == ':' {
 		return
 	}
-	name, value := line, []byte(nil)
-	if c := bytes.IndexByte(line, ':'); c >= 0 {
-		name, value = line[:c], line[c+1:]
+	// The field name is what precedes the first colon (or the whole line):
+	// it is "data" only for a line that starts with "data:" or is "data".
+	if len(line) >= 5 && string(line[:5]) == "data:" {
+		value := line[5:]
 		if len(value) > 0 && value[0] == ' ' {
 			value = value[1:]
 		}
-	}
-	if string(name) == "data" {
 		f.addData(value, owned)
+	} else if string(line) == "data" {
+		f.addData(nil, owned)
 	}
 }
 
