@@ -81,7 +81,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var s store.Store = memory.New()
 	storeName := "memory"
 	if *redisAddr != "" {
-		rdb := goredis.NewClient(&goredis.Options{Addr: *redisAddr})
+		// The context's deadline bounds each call only with ContextTimeoutEnabled.
+		rdb := goredis.NewClient(&goredis.Options{Addr: *redisAddr, ContextTimeoutEnabled: true, DialerRetries: 1})
 		defer rdb.Close()
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis %s: %w", *redisAddr, err)

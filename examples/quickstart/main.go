@@ -33,7 +33,7 @@ func main() {
 func run(ctx context.Context, w io.Writer, redisAddr string) error {
 	var s store.Store = memory.New()
 	if redisAddr != "" {
-		client := goredis.NewClient(&goredis.Options{Addr: redisAddr})
+		client := goredis.NewClient(&goredis.Options{Addr: redisAddr, ContextTimeoutEnabled: true, DialerRetries: 1})
 		defer client.Close()
 		s = redisstore.New(client, redisstore.WithKeyPrefix("quickstart:"))
 	}

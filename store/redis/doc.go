@@ -69,6 +69,24 @@
 // was charged" on error does not hold then: the script may have run). A
 // caller that retries may charge twice; the limiter's fail mode decides.
 //
+// # Client settings
+//
+// go-redis bounds a command by the context's deadline only when the client
+// is created with ContextTimeoutEnabled: true; otherwise a stalled server
+// costs its ReadTimeout (3 s by default), whatever limiter.WithStoreTimeout
+// says. Create the client with ContextTimeoutEnabled: true, and with
+// DialerRetries: 1 so that a refused connection fails fast instead of
+// being dialled five times:
+//
+//	rdb := goredis.NewClient(&goredis.Options{
+//		Addr: "localhost:6379", ContextTimeoutEnabled: true, DialerRetries: 1,
+//	})
+//
+// On a Cluster client the store asks go-redis to reload the slot map after
+// a connection error, so a failed-over master stops failing as soon as the
+// new topology is known. During a slot migration a decision whose keys
+// span a moving slot may get TRYAGAIN; it was not charged.
+//
 // # Queries
 //
 // [Store.Peek] answers peeks with plain reads (MGET) and algorithms.Apply in
