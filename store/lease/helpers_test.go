@@ -3,6 +3,7 @@ package lease_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -48,3 +49,5 @@ func remaining(t testing.TB, s store.Store, now int64, key string, p algorithms.
 func fixed(n int64) func(algorithms.Params) int64 {
 	return func(algorithms.Params) int64 { return n }
 }
+
+func procs() int { return runtime.GOMAXPROCS(0) }

@@ -69,9 +69,10 @@ type entry struct {
 	deniedUntil int64 // caller µs: a cost >= deniedCost is denied until then
 	deniedCost  int64
 
-	refilling  bool  // a top-up is in flight (one at a time)
-	wantRefill bool  // below half: Run should top up
-	refillNow  int64 // the now that asked for the top-up
+	refilling  bool          // a top-up is in flight (one at a time)
+	filled     chan struct{} // closed when it ends; nil when none
+	wantRefill bool          // below half: Run should top up
+	refillNow  int64         // the now that asked for the top-up
 }
 
 func leasable(op *store.Op) bool {
@@ -131,8 +132,9 @@ const (
 )
 
 // take serves cost from the lease at now, writing r. async reports whether
-// a Run goroutine may top the lease up; wake is whether to signal it.
-func (e *entry) take(now, cost int64, r *algorithms.Result, async bool) (o outcome, wake bool) {
+// a Run goroutine may top the lease up; wake is whether to signal it. On a
+// miss while a top-up is in flight, filled is closed when it ends.
+func (e *entry) take(now, cost int64, r *algorithms.Result, async bool) (o outcome, wake bool, filled <-chan struct{}) {
 	e.mu.Lock()
 	if now >= e.expiry {
 		e.units = 0
@@ -150,10 +152,10 @@ func (e *entry) take(now, cost int64, r *algorithms.Result, async bool) (o outco
 			RetryAfter: e.deniedUntil - now, ResetAfter: max(0, e.resetAt-now)}
 		o = deniedLocally
 	default:
-		o = miss
+		o, filled = miss, e.filled
 	}
 	e.mu.Unlock()
-	return o, wake
+	return o, wake, filled
 }
 
 // remaining is what this instance believes is left: its lease plus the
@@ -185,8 +187,15 @@ func (e *entry) claim(now, cost int64) int64 {
 	if want <= 0 {
 		return 0
 	}
-	e.refilling = true
+	e.refilling, e.filled = true, make(chan struct{})
 	return want
+}
+
+// endClaim ends a claim. Callers hold e.mu.
+func (e *entry) endClaim() {
+	e.refilling = false
+	close(e.filled)
+	e.filled = nil
 }
 
 // settle records the backing store's answer r, given at now, to an op of
@@ -196,7 +205,7 @@ func (e *entry) claim(now, cost int64) int64 {
 func (e *entry) settle(now, cost, extra int64, claimed bool, r *algorithms.Result) {
 	e.mu.Lock()
 	if claimed {
-		e.refilling = false
+		e.endClaim()
 	}
 	e.backRemaining = r.Remaining
 	e.resetAt = now + r.ResetAfter
@@ -224,7 +233,7 @@ func (e *entry) settle(now, cost, extra int64, claimed bool, r *algorithms.Resul
 // unclaim ends a claim whose backing call failed.
 func (e *entry) unclaim() {
 	e.mu.Lock()
-	e.refilling = false
+	e.endClaim()
 	e.mu.Unlock()
 }
 
@@ -249,26 +258,48 @@ func (s *Store) Apply(ctx context.Context, now int64, ops []store.Op, results []
 			return s.backing.Apply(ctx, now, ops, results)
 		}
 	}
-	if s.serveLocally(now, ops, ents[:len(ops)], results) {
-		return nil
+	// A lease being topped up is waited for, so that the callers that find
+	// it short share one backing call; a top-up that fails or is denied
+	// ends the wait, and then the caller asks the backing store itself.
+	for {
+		filled := s.serveLocally(now, ops, ents[:len(ops)], results)
+		if filled == nil {
+			return nil
+		}
+		if filled == noTopUp {
+			break
+		}
+		select {
+		case <-filled:
+		case <-ctx.Done():
+			return fmt.Errorf("lease: waiting for a top-up of %q: %w", ops[0].Key, ctx.Err())
+		}
 	}
 	return s.applyBacking(ctx, now, ops, ents[:len(ops)], results)
 }
 
-// serveLocally serves a batch whose every op is leased from the leases. It
-// reports false, having taken nothing, when a lease does not cover its op.
-func (s *Store) serveLocally(now int64, ops []store.Op, ents []*entry, results []algorithms.Result) bool {
+// noTopUp is what serveLocally returns for a short lease with no top-up in
+// flight.
+var noTopUp = make(chan struct{})
+
+// serveLocally serves a batch whose every op is leased from the leases and
+// returns nil. When a lease does not cover its op, it takes nothing and
+// returns the channel closed when that lease's top-up ends, or noTopUp.
+func (s *Store) serveLocally(now int64, ops []store.Op, ents []*entry, results []algorithms.Result) <-chan struct{} {
 	async := s.runners.Load() > 0
 	denied, wake := false, false
 	for i := range ops {
-		o, w := ents[i].take(now, ops[i].Cost, &results[i], async)
+		o, w, filled := ents[i].take(now, ops[i].Cost, &results[i], async)
 		wake = wake || w
 		switch o {
 		case deniedLocally:
 			denied = true
 		case miss:
 			s.giveBackTaken(ops[:i], ents, results)
-			return false
+			if filled == nil {
+				return noTopUp
+			}
+			return filled
 		}
 	}
 	if denied {
@@ -281,7 +312,7 @@ func (s *Store) serveLocally(now int64, ops []store.Op, ents []*entry, results [
 		default:
 		}
 	}
-	return true
+	return nil
 }
 
 func (s *Store) giveBackTaken(ops []store.Op, ents []*entry, results []algorithms.Result) {
