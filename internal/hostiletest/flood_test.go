@@ -127,7 +127,7 @@ func TestKeyFlood(t *testing.T) {
 
 	var (
 		next, denied, errs, victimChecks, victimLeaks atomic.Int64
-		firstLeak                                   atomic.Value
+		firstLeak                                     atomic.Value
 	)
 	stop := make(chan struct{})
 	peaks := monitor(s, time.Second, stop)
