@@ -139,7 +139,7 @@ func TestMetricsCardinalityUnderFlood(t *testing.T) {
 	n := 300_000 // some 10 s on two loaded cores
 	switch {
 	case long():
-		n = 3_000_000
+		n = 1_000_000
 	case raceEnabled:
 		n = 40_000
 	}
