@@ -32,6 +32,10 @@ func (m *Meter) deferEvent(data []byte) {
 			return
 		}
 	}
+	if cap(m.pend) == 0 {
+		// Most streams carry one to three usage events: size for a few.
+		m.pend = make([]byte, 0, min(limit, max(1024, 4*(len(data)+pendLen))))
+	}
 	m.pend = append(m.pend, data...)
 	m.pend = binary.LittleEndian.AppendUint32(m.pend, uint32(len(data)))
 }

@@ -45,7 +45,12 @@ func (f *sseFramer) write(p []byte) {
 				cr = len(p)
 			}
 		}
-		n := bytes.IndexByte(p[:cr], '\n')
+		// A blank line right after a line end (the usual event end) needs no
+		// search; p[0] is LF only when cr > 0, so this is what IndexByte says.
+		n := 0
+		if p[0] != '\n' {
+			n = bytes.IndexByte(p[:cr], '\n')
+		}
 		var line []byte
 		adv := 0
 		switch {
