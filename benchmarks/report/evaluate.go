@@ -127,6 +127,12 @@ func (runs Runs) paired(ours, base, metric string, f func(o, b float64) float64)
 	return xs
 }
 
+// SkippedRow is the row of a budget that was not run, for the reason why.
+func SkippedRow(b benchmarks.Budget, why string) Row {
+	nan := math.NaN()
+	return Row{Budget: b, Figure: nan, Base: nan, Ratio: nan, Added: nan, Allocs: nan, Verdict: Skipped, Why: why}
+}
+
 // Evaluate checks budget b against the runs.
 func Evaluate(b benchmarks.Budget, runs Runs) Row {
 	row := Row{Budget: b, Figure: math.NaN(), Base: math.NaN(), Ratio: math.NaN(), Added: math.NaN(), Allocs: math.NaN()}

@@ -192,11 +192,11 @@ func report(ctx context.Context, w io.Writer, cfg config) (int, error) {
 	rows := make([]Row, len(budgets))
 	for i, b := range budgets {
 		if why, ok := skipped[b.Name]; ok {
-			rows[i] = Row{Budget: b, Verdict: Skipped, Why: why}
+			rows[i] = SkippedRow(b, why)
 			continue
 		}
 		if why, ok := benchSkipped[b.Benchmark]; ok {
-			rows[i] = Row{Budget: b, Verdict: Skipped, Why: why}
+			rows[i] = SkippedRow(b, why)
 			continue
 		}
 		rows[i] = Evaluate(b, runs)
