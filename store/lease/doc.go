@@ -41,7 +41,12 @@
 //
 // With [Store.Run] running, a lease that falls below N/2 is topped up from
 // that goroutine, off the callers' path. Without it, no goroutine is
-// started: the caller that finds the lease short tops it up.
+// started: the caller that finds the lease short tops it up. Callers that
+// find a lease short while its top-up is in flight wait for it (up to 16
+// top-ups, bounded by their ctx) rather than each calling the backing
+// store, so one instance makes about one backing call per N/2 to N units.
+// An instance serves at most about N units per backing round trip: choose
+// N above its rate on the key times the round trip.
 //
 // A fixed window's units belong to the window the backing store granted
 // them in: they are void from now + ResetAfter of that answer, measured
@@ -82,7 +87,8 @@
 // fixed window's until its window ends); a decision the lease does not
 // cover returns the backing store's error unchanged, so the limiter's fail
 // mode applies. A failed top-up is dropped and asked for again by the next
-// decision that needs it.
+// decision that needs it. A caller waiting for a top-up waits as long as
+// that backing call takes: give the backing store a deadline.
 //
 // # Time
 //

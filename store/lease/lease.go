@@ -16,6 +16,10 @@ import (
 // to the backing store as they are.
 const maxLocalOps = 8
 
+// maxWaits is how many top-ups a caller waits for before it asks the
+// backing store itself.
+const maxWaits = 16
+
 // Store is a [store.Store] that serves hot keys from local leases on a
 // backing store. The zero Store is not usable; call [New]. A Store is safe
 // for concurrent use.
@@ -151,8 +155,10 @@ func (e *entry) take(now, cost int64, r *algorithms.Result, async bool) (o outco
 		*r = algorithms.Result{Reason: algorithms.ReasonLimited, Remaining: e.remaining(),
 			RetryAfter: e.deniedUntil - now, ResetAfter: max(0, e.resetAt-now)}
 		o = deniedLocally
-	default:
+	case cost <= e.size:
 		o, filled = miss, e.filled
+	default:
+		o = miss // no top-up will cover it: do not wait for one
 	}
 	e.mu.Unlock()
 	return o, wake, filled
@@ -260,8 +266,9 @@ func (s *Store) Apply(ctx context.Context, now int64, ops []store.Op, results []
 	}
 	// A lease being topped up is waited for, so that the callers that find
 	// it short share one backing call; a top-up that fails or is denied
-	// ends the wait, and then the caller asks the backing store itself.
-	for {
+	// ends the wait, and then the caller asks the backing store itself, as
+	// it does when others keep taking the new units first.
+	for range maxWaits {
 		filled := s.serveLocally(now, ops, ents[:len(ops)], results)
 		if filled == nil {
 			return nil

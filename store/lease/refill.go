@@ -50,13 +50,12 @@ func (s *Store) snapshot(dst []*entry) []*entry {
 // backing store (two when it answers that less is left).
 func (s *Store) topUp(ctx context.Context, e *entry) {
 	e.mu.Lock()
-	if !e.wantRefill || e.refilling {
-		e.mu.Unlock()
+	want, now := e.wantRefill && !e.refilling, e.refillNow
+	e.wantRefill = false // a top-up in flight fills it instead
+	e.mu.Unlock()
+	if !want {
 		return
 	}
-	e.wantRefill = false
-	now := e.refillNow
-	e.mu.Unlock()
 	extra := e.claim(now, 0)
 	if extra == 0 {
 		return
