@@ -211,3 +211,15 @@ func TestMedian(t *testing.T) {
 		t.Errorf("median(nil) = %v, want NaN", got)
 	}
 }
+
+func TestWriteTableSkippedRow(t *testing.T) {
+	b := benchmarks.Budget{Name: "redis 1 rule, 64 goroutines", Issue: 3, Kind: benchmarks.Ratio, Max: 1.2, MaxAllocs: 12}
+	var buf bytes.Buffer
+	if code := WriteTable(&buf, []Row{SkippedRow(b, "redis-server is not installed")}); code != 0 {
+		t.Errorf("exit status %d for a skipped row, want 0", code)
+	}
+	row := strings.Split(buf.String(), "\n")[1]
+	if !strings.Contains(row, "skipped (redis-server is not installed)") || strings.Contains(row, "0 ns") {
+		t.Errorf("row %q: want dashes for the figures and the reason", row)
+	}
+}
