@@ -97,28 +97,25 @@ func (s *Store) entryFor(op *store.Op) *entry {
 	s.mu.RLock()
 	e := s.leases[op.Key]
 	s.mu.RUnlock()
-	if e != nil {
-		if e.params != op.Params {
-			return nil
-		}
+	if e != nil && e.params == op.Params {
 		return e
 	}
-	if !s.cfg.hot(op.Key) {
+	if e == nil && !s.cfg.hot(op.Key) {
 		return nil
 	}
 	capacity := op.Params.Capacity()
 	size := min(max(1, s.cfg.size(op.Params)), capacity)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e = s.leases[op.Key]; e != nil {
-		if e.params != op.Params {
-			return nil
-		}
-		return e
+	old := s.leases[op.Key]
+	if old != nil && old.params == op.Params {
+		return old
 	}
-	if len(s.leases) >= s.cfg.maxKeys {
+	if old == nil && len(s.leases) >= s.cfg.maxKeys {
 		return nil
 	}
+	// A key's parameters changed (a policy reload): a new lease replaces
+	// the old one, whose units are dropped (charged, never admitted).
 	e = &entry{key: strings.Clone(op.Key), params: op.Params, size: size, window: op.Params.Kind == algorithms.FixedWindow}
 	if !e.window {
 		e.expiry = math.MaxInt64

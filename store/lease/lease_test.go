@@ -209,3 +209,64 @@ func TestInvalidBatch(t *testing.T) {
 		t.Errorf("invalid params: %v, want ErrInvalidOp", err)
 	}
 }
+
+func TestParamsChange(t *testing.T) {
+	back := memory.New()
+	s := lease.New(back, lease.WithHotPrefixes("hot:"), lease.WithLeaseSize(fixed(10)))
+	p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 100, Period: 3600e6}
+	one(t, s, t0, "hot:k", p, 1)
+	// A reload changes the limit; the operator resets the key (Reset) and
+	// the new parameters get a lease of their own.
+	if err := s.Reset(context.Background(), "hot:k"); err != nil {
+		t.Fatal(err)
+	}
+	q := p
+	q.Limit, q.Burst = 50, 50
+	for i := range 50 {
+		if r := one(t, s, t0+1, "hot:k", q, 1); !r.Allowed {
+			t.Fatalf("new params, op %d: denied", i)
+		}
+	}
+	if r := one(t, s, t0+1, "hot:k", q, 1); r.Allowed {
+		t.Fatalf("new params: op 51 admitted")
+	}
+}
+
+// Serving from a lease allocates nothing.
+func TestLocalPathAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s := lease.New(memory.New(), lease.WithHotPrefixes("hot:"), lease.WithLeaseSize(fixed(1<<40)))
+	p := algorithms.Params{Kind: algorithms.GCRA, Limit: 1 << 50, Period: 1e6}
+	ops := []store.Op{{Key: "hot:a", Params: p, Cost: 1}, {Key: "hot:b", Params: p, Cost: 1}}
+	res := make([]algorithms.Result, 2)
+	ctx := context.Background()
+	if err := s.Apply(ctx, t0, ops, res); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := s.Apply(ctx, t0, ops, res); err != nil || !res[0].Allowed {
+			t.Fatal(err, res)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per leased batch, want 0", allocs)
+	}
+}
+
+func BenchmarkLocal(b *testing.B) {
+	s := lease.New(memory.New(), lease.WithHotPrefixes("hot:"), lease.WithLeaseSize(fixed(1<<40)))
+	p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 1 << 50, Period: 1e6}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ops := []store.Op{{Key: "hot:k", Params: p, Cost: 1}}
+		res := make([]algorithms.Result, 1)
+		for pb.Next() {
+			if err := s.Apply(ctx, t0, ops, res); err != nil || !res[0].Allowed {
+				b.Fatal(err, res)
+			}
+		}
+	})
+}

@@ -21,9 +21,10 @@ type config struct {
 const defaultMaxKeys = 1024
 
 // WithHotKeys makes the keys for which hot returns true leased. hot must
-// be safe for concurrent use, must not retain the key, and is asked once
-// per key (its answer for a key with a lease is remembered). The default
-// leases nothing: the Store passes every batch through.
+// be safe for concurrent use and must not retain the key. It is asked on
+// each leasable op whose key has no lease yet, so it should be cheap; a
+// key with a lease keeps it. The default leases nothing: the Store passes
+// every batch through.
 func WithHotKeys(hot func(key string) bool) Option {
 	return func(c *config) { c.hot = hot }
 }
