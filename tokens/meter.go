@@ -124,7 +124,8 @@ var meterKeys = []string{"type", "error", "usage", "usageMetadata", "prompt_eval
 //
 // Write never fails, never blocks, and never keeps the caller's slice.
 // Memory stays bounded whatever the body size: at most about two
-// MaxEventBytes for an SSE stream, a few captured usage values for JSON and
+// MaxEventBytes for an SSE stream (plus up to 16 KiB of events that may
+// carry usage, awaiting decoding), a few captured usage values for JSON and
 // NDJSON, plus about 44 KiB of decoder state for a gzip body. An SSE event
 // without usage costs no allocation.
 //
