@@ -25,7 +25,9 @@
 // 1/64 of the capacity). Units are taken from the backing store by an
 // ordinary op (never Force) whose cost is the units wanted, so the backing
 // store grants them only when its own limit allows; one top-up per key is
-// in flight at a time, and it asks for N minus what the lease holds.
+// in flight at a time, and it asks for N minus what the lease holds, so a
+// lease holds at most N units (plus, for a moment, the units of a batch
+// that took them and then gives them back because another op denied).
 //
 // A batch whose every op is leased is served locally when the leases cover
 // every op's cost: the units are taken under a per-key mutex, with no
@@ -89,6 +91,12 @@
 // mode applies. A failed top-up is dropped and asked for again by the next
 // decision that needs it. A caller waiting for a top-up waits as long as
 // that backing call takes: give the backing store a deadline.
+//
+// # With the limiter
+//
+// The Store has no InProcess method, so the limiter bounds its calls with
+// its store timeout, which also bounds a wait for a top-up. Its circuit
+// breaker opens only after calls fail, that is once the leases are spent.
 //
 // # Time
 //
