@@ -32,9 +32,11 @@ func (m *Meter) deferEvent(data []byte) {
 			return
 		}
 	}
-	if cap(m.pend) == 0 {
-		// Most streams carry one to three usage events: size for a few.
-		m.pend = make([]byte, 0, min(limit, max(1024, 4*(len(data)+pendLen))))
+	if need := len(m.pend) + len(data) + pendLen; need > cap(m.pend) {
+		// Grow within limit. Most streams carry one to three usage events:
+		// the first buffer is sized for a few.
+		c := max(need, 2*cap(m.pend), min(1024, limit/4), 4*(len(data)+pendLen))
+		m.pend = append(make([]byte, 0, min(c, limit)), m.pend...)
 	}
 	m.pend = append(m.pend, data...)
 	m.pend = binary.LittleEndian.AppendUint32(m.pend, uint32(len(data)))

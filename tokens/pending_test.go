@@ -75,6 +75,9 @@ func TestMeterDeferredDecodingMatchesForward(t *testing.T) {
 			n := min(len(p), 1+rng.IntN(700))
 			m.Write(p[:n])
 			p = p[n:]
+			if limit := min(maxPendingEvents, maxEvent); cap(m.pend) > limit {
+				t.Fatalf("usage-event buffer grew to %d bytes, bound %d", cap(m.pend), limit)
+			}
 			if rng.IntN(20) == 0 {
 				m.SawError()
 			}
