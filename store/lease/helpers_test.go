@@ -39,10 +39,9 @@ func one(t testing.TB, s store.Store, now int64, key string, p algorithms.Params
 	return r[0]
 }
 
-// peek returns the backing store's Remaining for key without charging.
+// remaining returns s's Remaining for key, from a peek (passed through).
 func remaining(t testing.TB, s store.Store, now int64, key string, p algorithms.Params) int64 {
 	t.Helper()
-	// A peek reports Remaining without charging; it is passed through.
 	return one(t, s, now, key, p, 0).Remaining
 }
 
