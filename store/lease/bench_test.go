@@ -61,32 +61,3 @@ func BenchmarkHotKey(b *testing.B) {
 	b.Run("lease=100", hotKey(addr, 100))
 	b.Run("lease=1000", hotKey(addr, 1000))
 }
-
-// TestHotKeyThroughputRatio runs the hot-key benchmark through the pure
-// Redis store and through leases of 100 and 1000 units (of a limit of
-// 2^50 per second), in the same run, and requires the throughput with
-// leases of 1000 to be at least 10 times the pure store's. It logs both.
-func TestHotKeyThroughputRatio(t *testing.T) {
-	if testing.Short() || raceEnabled {
-		t.Skip("a throughput measurement: not in -short or -race runs")
-	}
-	addr := redistest.StartServer(t)
-	pure := testing.Benchmark(hotKey(addr, 0))
-	if pure.N == 0 {
-		t.Fatal("the pure Redis benchmark failed")
-	}
-	var ratio float64
-	for _, n := range []int64{100, 1000} {
-		leased := testing.Benchmark(hotKey(addr, n))
-		if leased.N == 0 {
-			t.Fatalf("the lease=%d benchmark failed", n)
-		}
-		// Throughput ratio: ops per second leased over ops per second pure.
-		ratio = float64(leased.N) / leased.T.Seconds() / (float64(pure.N) / pure.T.Seconds())
-		t.Logf("hot key, %d goroutines: redis %s %s; lease=%d %s %s; throughput ratio %.1f×",
-			benchGoroutines, pure, pure.MemString(), n, leased, leased.MemString(), ratio)
-	}
-	if ratio < 10 {
-		t.Errorf("throughput with leases of 1000 is %.1f× the pure Redis store's, want >= 10×", ratio)
-	}
-}
