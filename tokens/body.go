@@ -42,6 +42,9 @@ type Body struct {
 	Path string
 }
 
+// smallBody is the first step of ReadBody's buffer growth.
+const smallBody = 64 << 10
+
 // ReadBody reads at most the limit from r and returns what it read, plus a
 // reader that replays the body byte for byte (the bytes read, then the rest
 // of r) for the upstream; closing it closes r. contentLength is the declared
@@ -75,8 +78,15 @@ func ReadBody(r io.ReadCloser, contentLength int64, path string, opts ...BodyOpt
 	var err error
 	for zeros := 0; int64(len(buf)) <= cfg.limit; {
 		if len(buf) == cap(buf) {
-			// Grow by doubling, never past limit+1 bytes.
-			nb := make([]byte, len(buf), min(max(2*cap(buf), 512), int(cfg.limit)+1))
+			// Grow in at most two steps, to 64 KiB and then straight to
+			// limit+1 bytes: a body of unknown or wrong length costs the
+			// cap plus 64 KiB of garbage, where doubling left up to twice
+			// the cap behind until the next collection.
+			size := int(cfg.limit) + 1
+			if cap(buf) < smallBody {
+				size = min(size, smallBody)
+			}
+			nb := make([]byte, len(buf), size)
 			copy(nb, buf)
 			buf = nb
 		}

@@ -3,7 +3,6 @@ package httplimit
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -220,35 +219,13 @@ func (m *Middleware) estimate(r *http.Request, body []byte, complete bool, req *
 	return tr
 }
 
-// readPrefix reads up to limit bytes of rc and returns them, whether they
-// are the whole body, and a reader that replays the body byte for byte:
-// the bytes read, then the rest of rc (or the read error). Closing the
-// replay closes rc.
+// readPrefix reads at most limit bytes of a body (tokens.ReadBody: the cap
+// plus 64 KiB at most, whatever the declared length) and returns them,
+// whether they are the whole body, and a reader that replays the body byte
+// for byte.
 func readPrefix(rc io.ReadCloser, contentLength, limit int64) ([]byte, bool, io.ReadCloser, error) {
-	size := int64(512)
-	if contentLength > 0 {
-		size = contentLength + 1
-	}
-	buf := make([]byte, 0, min(size, limit+1))
-	var err error
-	for int64(len(buf)) <= limit {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		var n int
-		n, err = rc.Read(buf[len(buf):min(int64(cap(buf)), limit+1)])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			break
-		}
-	}
-	switch {
-	case errors.Is(err, io.EOF):
-		return buf, true, replay{bytes.NewReader(buf), rc}, nil
-	case err != nil:
-		return buf, false, replay{io.MultiReader(bytes.NewReader(buf), errReader{err}), rc}, err
-	}
-	return buf, false, replay{io.MultiReader(bytes.NewReader(buf), rc), rc}, nil
+	b, body, err := tokens.ReadBody(rc, contentLength, "", tokens.WithBodyLimit(limit))
+	return b.Prefix, b.Complete, body, err
 }
 
 type replay struct {
@@ -257,7 +234,3 @@ type replay struct {
 }
 
 func (r replay) Close() error { return r.c.Close() }
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
