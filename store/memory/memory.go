@@ -120,7 +120,7 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 		e.state, e.meta = st, meta(now, r, limited || r.Remaining == 0)
 	default:
 		if _, ok := s.reserve(now, 1, sh, nil); !ok {
-			return fmt.Errorf("memory: %w: no room for %q", store.ErrFull, op.Key)
+			return fmt.Errorf("memory: %w: no room for a new key", store.ErrFull) // the key holds request data: keep it out of logs
 		}
 		sh.insert(h, op.Key, st, meta(now, r, limited || r.Remaining == 0))
 		sh.sweepSome(now, 2)
