@@ -77,13 +77,13 @@ func (m *Middleware) setHeaders(h http.Header, d *limiter.Decision) {
 	// with the least left); on a denial its reset is the Retry-After.
 	b := appendItem(buf[:0], lim.Rule.Name)
 	b = append(b, ";r="...)
-	b = strconv.AppendInt(b, lim.Remaining, 10)
+	b = appendSFInt(b, lim.Remaining)
 	t := lim.Reset
 	if !d.Allowed {
 		t = d.RetryAfter
 	}
 	b = append(b, ";t="...)
-	b = strconv.AppendInt(b, ceilSeconds(t), 10)
+	b = appendSFInt(b, ceilSeconds(t))
 	setValue(h, hRateLimit, b)
 	if m.cfg.policy {
 		if d.Len() == 1 {
@@ -179,7 +179,7 @@ func appendPolicy(b []byte, rr *limiter.RuleResult) []byte {
 	b = append(b, ";q="...)
 	// q per w is the rule's rate; a bucket's burst, when it differs, is
 	// the vendor parameter tollgate-burst.
-	b = strconv.AppendInt(b, r.Limit, 10)
+	b = appendSFInt(b, r.Limit)
 	switch {
 	case r.Algorithm == algorithms.Concurrency:
 		b = append(b, `;qu="concurrent-requests"`...)
@@ -194,13 +194,23 @@ func appendPolicy(b []byte, rr *limiter.RuleResult) []byte {
 	}
 	if w := window(r); w > 0 && r.Algorithm != algorithms.Concurrency {
 		b = append(b, ";w="...)
-		b = strconv.AppendInt(b, w, 10)
+		b = appendSFInt(b, w)
 	}
 	if rr.Limit != r.Limit {
 		b = append(b, ";tollgate-burst="...)
-		b = strconv.AppendInt(b, rr.Limit, 10)
+		b = appendSFInt(b, rr.Limit)
 	}
 	return b
+}
+
+// maxSFInt is the largest Integer of RFC 9651 structured fields (15 digits).
+const maxSFInt = 999_999_999_999_999
+
+// appendSFInt appends v as a structured-field Integer, clamped to its
+// range: limits go up to 2^53 (16 digits), which the grammar does not
+// allow, and a strict parser would reject the whole field.
+func appendSFInt(b []byte, v int64) []byte {
+	return strconv.AppendInt(b, max(-maxSFInt, min(v, maxSFInt)), 10)
 }
 
 // window returns a rule's window in whole seconds, rounded up; 0 when it
