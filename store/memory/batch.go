@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"fmt"
 	"math/bits"
 
 	"github.com/tollgate-go/tollgate/algorithms"
@@ -145,7 +144,13 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 	if need > 0 {
 		evicted, ok := s.reserve(now, need, evictFrom, keep)
 		if !ok {
-			return fmt.Errorf("memory: %w: no room for %d new keys", store.ErrFull, need)
+			// No room, and every key that could go is denying: the new
+			// keys were decided as fresh and are not remembered; the
+			// batch's existing keys are charged as usual.
+			for i := range ops {
+				b.insert[i] = false
+			}
+			s.dropped.Add(int64(need))
 		}
 		moved = evicted
 	}
@@ -170,8 +175,8 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		case idx >= 0:
 			e := sh.entry(idx)
 			e.state, e.meta = next, meta(now, r, b.limited[i] || r.Remaining == 0)
-		default:
-			// Absent keys were counted by reserve: b.insert[i] is set.
+		case b.insert[i]:
+			// Absent keys were counted by reserve.
 			sh.insert(b.hash[i], ops[i].Key, next, meta(now, r, b.limited[i] || r.Remaining == 0))
 		}
 	}

@@ -21,8 +21,12 @@
 // expiry among a few examined. It never evicts a key that is currently
 // denying (its last batch left it exhausted, or denied an op on it as
 // limited), so flooding the store with new keys cannot reset an exhausted
-// one. When nothing may go, Apply returns an error wrapping
-// [store.ErrFull] and charges nothing.
+// one. When nothing may go (a store full of exhausted keys, the flood an
+// attacker can make by exhausting keys on purpose), the batch's new keys
+// are decided as fresh and not remembered, while its existing keys are
+// charged as usual: a global or per-tenant rule keeps its limit, and only
+// the rules of the new keys go unenforced until room frees. [Store.Dropped]
+// counts them. Apply never returns [store.ErrFull].
 //
 // # Time
 //

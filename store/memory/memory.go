@@ -28,7 +28,15 @@ type Store struct {
 	_    [64]byte
 	keys atomic.Int64
 	_    [56]byte
+	// dropped counts new keys decided but not remembered for lack of room.
+	dropped atomic.Int64
 }
+
+// Dropped returns how many new keys were decided as fresh but not
+// remembered because the store was full of keys it may not evict (all
+// denying). A growing count means the cap is too small for the keys that
+// are exhausted at once, or that someone is exhausting keys on purpose.
+func (s *Store) Dropped() int64 { return s.dropped.Load() }
 
 var _ store.Store = (*Store)(nil)
 
@@ -120,7 +128,9 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 		e.state, e.meta = st, meta(now, r, limited || r.Remaining == 0)
 	default:
 		if _, ok := s.reserve(now, 1, sh, nil); !ok {
-			return fmt.Errorf("memory: %w: no room for a new key", store.ErrFull) // the key holds request data: keep it out of logs
+			// See applyBatch: decided as fresh, not remembered.
+			s.dropped.Add(1)
+			return nil
 		}
 		sh.insert(h, op.Key, st, meta(now, r, limited || r.Remaining == 0))
 		sh.sweepSome(now, 2)

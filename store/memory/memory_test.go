@@ -97,35 +97,62 @@ func TestFloodDoesNotEvictDenyingKeys(t *testing.T) {
 	}
 }
 
-// TestFullOfDenyingKeys: when every key is denying, a new key gets ErrFull
-// and nothing is charged; once they expire, there is room again.
+// TestFullOfDenyingKeys: when no key may be evicted, a new key is decided
+// as fresh but not remembered, and the batch's existing keys are charged;
+// once the denying keys expire, there is room again.
 func TestFullOfDenyingKeys(t *testing.T) {
 	s := New(WithShards(1), WithMaxKeys(8))
 	defer s.Close()
-	for i := range 8 {
+	for i := range 7 {
 		apply(t, s, t0, store.Op{Key: fmt.Sprintf("k%d", i), Params: perHour, Cost: 1})
 	}
+	// A batch's own keys are never evicted for it: with seven denying keys
+	// and this one, a batch of it and a new key finds no room.
+	roomy := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 100, Period: hour}
+	apply(t, s, t0, store.Op{Key: "global", Params: roomy, Cost: 1})
+	mixed := []store.Op{{Key: "global", Params: roomy, Cost: 1}, {Key: "new", Params: perHour, Cost: 1}}
+	res := make([]algorithms.Result, 2)
+	if err := s.Apply(context.Background(), t0+1, mixed, res); err != nil || !store.Admitted(mixed, res) {
+		t.Fatalf("mixed batch: err %v, results %+v; want admitted", err, res)
+	}
+	if r := apply(t, s, t0+1, store.Op{Key: "global", Params: roomy})[0]; r.Remaining != 98 {
+		t.Fatalf("global remaining %d, want 98: the existing key is charged though the new one is not remembered", r.Remaining)
+	}
+	if got := s.Dropped(); got != 1 {
+		t.Fatalf("Dropped() = %d after the mixed batch, want 1", got)
+	}
+	// Now every key is denying.
+	if err := s.Reset(context.Background(), "global"); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, t0, store.Op{Key: "k7", Params: perHour, Cost: 1})
 	other := store.Op{Key: "k0", Params: perHour, Cost: 1}
-	for _, ops := range [][]store.Op{
+	for n, ops := range [][]store.Op{
+		{{Key: "new", Params: perHour, Cost: 1}},
 		{{Key: "new", Params: perHour, Cost: 1}},
 		{{Key: "new", Params: perHour, Cost: 1}, {Key: "new2", Params: perHour, Cost: 1}},
 		{other, {Key: "new", Params: perHour, Cost: 1, Shadow: true}},
 	} {
 		res := make([]algorithms.Result, len(ops))
-		err := s.Apply(context.Background(), t0+1, ops, res)
-		if len(ops) == 2 && ops[0].Key == "k0" {
+		if err := s.Apply(context.Background(), t0+1, ops, res); err != nil {
+			t.Fatalf("batch %d: %v, want no error", n, err)
+		}
+		if ops[0].Key == "k0" {
 			// k0 denies, so the batch needs no room.
-			if err != nil || store.Admitted(ops, res) {
-				t.Fatalf("batch with a denying op: err %v, results %+v; want a denial", err, res)
+			if store.Admitted(ops, res) {
+				t.Fatalf("batch with a denying op: results %+v; want a denial", res)
 			}
 			continue
 		}
-		if !errors.Is(err, store.ErrFull) {
-			t.Fatalf("Apply(%+v) on a store full of denying keys: %v, want store.ErrFull", ops, err)
+		if !store.Admitted(ops, res) {
+			t.Fatalf("batch %d on a store full of denying keys: %+v, want admitted: new keys are decided as fresh", n, res)
 		}
 	}
 	if got := s.Len(); got != 8 {
-		t.Fatalf("Len %d after ErrFull, want 8", got)
+		t.Fatalf("Len %d, want 8: no new key is remembered", got)
+	}
+	if got := s.Dropped(); got != 5 {
+		t.Fatalf("Dropped() = %d, want 5", got)
 	}
 	// A peek and a denial need no room.
 	apply(t, s, t0+1, store.Op{Key: "new", Params: perHour})
@@ -485,10 +512,12 @@ func TestRandomBatchesKeepInvariants(t *testing.T) {
 		if rng.IntN(50) == 0 {
 			s.Sweep(now)
 		}
-		if err := s.Apply(context.Background(), now, ops, res); errors.Is(err, store.ErrFull) {
-			full++
-		} else if err != nil {
+		dropped := s.Dropped()
+		if err := s.Apply(context.Background(), now, ops, res); err != nil {
 			t.Fatal(err)
+		}
+		if s.Dropped() > dropped {
+			full++
 		}
 		checkInvariants(t, s, step)
 	}
