@@ -214,6 +214,18 @@ func (s *Store) runGroups(ctx context.Context, groups []*group) {
 	if len(again) > 0 {
 		exec(again)
 	}
+	for try := 0; try < tryAgainAttempts; try++ {
+		again = again[:0]
+		for _, g := range groups {
+			if g.err != nil && isTryAgain(g.err) {
+				again = append(again, g)
+			}
+		}
+		if len(again) == 0 || !pause(ctx, tryAgainPause) {
+			break
+		}
+		exec(again)
+	}
 	for _, g := range groups {
 		if g.err != nil {
 			g.err = fmt.Errorf("redis: apply: %w", g.err)

@@ -85,7 +85,9 @@
 // On a Cluster client the store asks go-redis to reload the slot map after
 // a connection error, so a failed-over master stops failing as soon as the
 // new topology is known. During a slot migration a decision whose keys
-// span a moving slot may get TRYAGAIN; it was not charged.
+// are split between the two nodes gets TRYAGAIN, which means the script
+// did not run: the store sends it again up to 5 times, 20 ms apart (within
+// the context's deadline), and returns the error only after that.
 //
 // # Queries
 //

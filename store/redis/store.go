@@ -190,6 +190,10 @@ func (s *Store) run(ctx context.Context, c *call) (*goredis.ZeroCopyStringCmd, e
 		cmd = goredis.NewZeroCopyStringCmd(ctx, c.reply, c.args...)
 		err = s.client.Process(ctx, cmd)
 	}
+	for try := 0; err != nil && isTryAgain(err) && try < tryAgainAttempts && pause(ctx, tryAgainPause); try++ {
+		cmd = goredis.NewZeroCopyStringCmd(ctx, c.reply, c.args...)
+		err = s.client.Process(ctx, cmd)
+	}
 	if err != nil {
 		s.noteFailure(ctx, err)
 		return nil, fmt.Errorf("redis: apply: %w", err)
@@ -212,6 +216,32 @@ func (s *Store) noteFailure(ctx context.Context, err error) {
 
 func isNoScript(err error) bool {
 	return goredis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// A Cluster answers TRYAGAIN to a multi-key command whose slot is being
+// migrated and whose keys are not all on one side yet. The script did not
+// run, so sending it again is safe; the migration of a slot's keys
+// usually completes within milliseconds.
+const (
+	tryAgainAttempts = 5
+	tryAgainPause    = 20 * time.Millisecond
+)
+
+func isTryAgain(err error) bool {
+	return goredis.HasErrorPrefix(err, "TRYAGAIN")
+}
+
+// pause waits d, or until ctx ends; it reports whether the full wait
+// happened.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Reset deletes the state of keys (DEL; one DEL per slot on a Cluster).
