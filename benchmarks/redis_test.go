@@ -15,6 +15,7 @@ import (
 
 	"github.com/tollgate-go/tollgate/algorithms"
 	"github.com/tollgate-go/tollgate/store"
+	"github.com/tollgate-go/tollgate/store/lease"
 	"github.com/tollgate-go/tollgate/store/redis"
 	"github.com/tollgate-go/tollgate/store/redis/redistest"
 )
@@ -108,5 +109,44 @@ func decideRedis(b *testing.B, next func() bool, s *redis.Store, id int64, n int
 			b.Errorf("denied: %+v", res)
 			return
 		}
+	}
+}
+
+// BenchmarkLocalFirst is issue 9's budget: one hot key at 64 goroutines
+// through the Redis store, and through the same store behind store/lease
+// with leases of 1,000 units (refilled by its Run loop).
+func BenchmarkLocalFirst(b *testing.B) {
+	addr := redistest.StartServer(b)
+	for _, n := range []int64{0, 1000} {
+		name := "redis"
+		if n > 0 {
+			name = "leases-of-1000-units"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 68})
+			defer c.Close()
+			var s store.Store = redis.New(c, redis.WithKeyPrefix("bench:"))
+			if n > 0 {
+				l := lease.New(s, lease.WithHotPrefixes("hot:"), lease.WithLeaseSize(func(algorithms.Params) int64 { return n }))
+				done := make(chan struct{})
+				go func() { _ = l.Run(ctx); close(done) }()
+				defer func() { _ = l.Close(); cancel(); <-done }()
+				s = l
+			}
+			key := "hot:" + b.Name() + ":" + strconv.Itoa(b.N)
+			p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 1 << 50, Period: 1e6}
+			runGoroutines(b, 64, func(next func() bool, _ int64) {
+				ops := []store.Op{{Key: key, Params: p, Cost: 1}}
+				res := make([]algorithms.Result, 1)
+				for next() {
+					if err := s.Apply(ctx, 0, ops, res); err != nil || !res[0].Allowed {
+						b.Errorf("Apply: %v, %+v", err, res[0])
+						return
+					}
+				}
+			})
+		})
 	}
 }
