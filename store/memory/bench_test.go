@@ -7,8 +7,9 @@ package memory
 //	BenchmarkKeys100k        1 op over 100,000 keys   vs rate.Limiters in a 64-shard map
 //	BenchmarkBatch4Keys100k  4 ops (4 rules) per call vs 4 rate.Limiters from the map,
 //	                         over the same 100,000 keys (4 rules x 25,000 users)
-//	BenchmarkBytesPerKey     1,000,000 keys           vs map[string]int64
-//	BenchmarkExpire1000      Sweep of 1,000 idle keys
+//
+// Bytes per key and the cost of expiring idle keys are measured, with the
+// other budgets, in package benchmarks.
 //
 // Time is passed in, not read: now advances by 1 µs per op for the store
 // and for rate.Limiter.AllowN alike, so the clock's cost (the Limiter's
@@ -21,7 +22,6 @@ package memory
 import (
 	"context"
 	"hash/maphash"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -387,103 +387,4 @@ func BenchmarkBatch4Keys100k(b *testing.B) {
 			}
 		})
 	})
-}
-
-func heapAlloc() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// BenchmarkBytesPerKey measures the heap each container holds per key,
-// keys included, with 1,000,000 keys of 21 bytes: the store copies the key
-// it is given (built in a reused buffer, as the limiter does), and the map
-// owns a string per key (built for it). ns/op is the time to insert them.
-func BenchmarkBytesPerKey(b *testing.B) {
-	const n = 1_000_000
-	key := func(buf []byte, i int) []byte {
-		return strconv.AppendInt(append(buf[:0], "rpm:user=u"...), int64(10_000_000_000+i), 10)
-	}
-	if k := key(nil, 0); len(k) != 21 {
-		b.Fatalf("key %q is %d bytes, want 21", k, len(k))
-	}
-	b.Run("tollgate", func(b *testing.B) {
-		var perKey float64
-		for b.Loop() {
-			before := heapAlloc()
-			s := New(WithMaxKeys(n))
-			ops := []store.Op{{Params: benchParams, Cost: 1}}
-			res := make([]algorithms.Result, 1)
-			var buf []byte
-			for i := range n {
-				buf = key(buf, i)
-				ops[0].Key = string(buf) // the store copies it: count it once
-				if err := s.Apply(context.Background(), t0, ops, res); err != nil {
-					b.Fatal(err)
-				}
-			}
-			ops[0].Key, buf = "", nil
-			after := heapAlloc()
-			if got := s.Len(); got != n {
-				b.Fatalf("Len %d, want %d", got, n)
-			}
-			perKey = (float64(after) - float64(before)) / n
-			runtime.KeepAlive(s)
-		}
-		b.ReportMetric(perKey, "bytes/key")
-	})
-	b.Run("map-string-int64", func(b *testing.B) {
-		var perKey float64
-		for b.Loop() {
-			before := heapAlloc()
-			m := make(map[string]int64)
-			var buf []byte
-			for i := range n {
-				buf = key(buf, i)
-				m[string(buf)] = int64(i)
-			}
-			buf = nil
-			after := heapAlloc()
-			if len(m) != n {
-				b.Fatalf("len %d, want %d", len(m), n)
-			}
-			perKey = (float64(after) - float64(before)) / n
-			runtime.KeepAlive(m)
-		}
-		b.ReportMetric(perKey, "bytes/key")
-	})
-}
-
-// BenchmarkExpire1000 times Sweep removing 1,000 idle keys from a store
-// that also holds 9,000 live ones.
-func BenchmarkExpire1000(b *testing.B) {
-	idle := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: 1_000_000}
-	live := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: 3600_000_000}
-	idleKeys := distinctKeys(b, "idle", 1_000)
-	liveKeys := distinctKeys(b, "live", 9_000)
-	s := New()
-	defer s.Close()
-	res := make([]algorithms.Result, 1)
-	apply := func(k string, p algorithms.Params) {
-		if err := s.Apply(context.Background(), t0, []store.Op{{Key: k, Params: p, Cost: 1}}, res); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, k := range liveKeys {
-		apply(k, live)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		for _, k := range idleKeys {
-			apply(k, idle)
-		}
-		b.StartTimer()
-		if got := s.Sweep(t0 + 2_000_000); got != len(idleKeys) {
-			b.Fatalf("Sweep removed %d keys, want %d", got, len(idleKeys))
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/key")
 }
