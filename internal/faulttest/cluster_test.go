@@ -63,15 +63,22 @@ func startReplicatedCluster(t *testing.T) []*clusterNode {
 			info, err1 := c.ClusterInfo(bg).Result()
 			repl, err2 := c.Info(bg, "replication").Result()
 			id, err3 := c.Do(bg, "CLUSTER", "MYID").Text()
+			self, err4 := c.ClusterNodes(bg).Result()
 			c.Close()
-			if err1 != nil || err2 != nil || err3 != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") {
+			if err1 != nil || err2 != nil || err3 != nil || err4 != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") {
 				return false
 			}
-			n.id = id
+			n.id, n.master = id, ""
 			switch {
 			case strings.Contains(repl, "role:master"):
 				masters++
 			case strings.Contains(repl, "master_link_status:up"):
+				// The replica's own view names its master: node 0's
+				// view may not show the replica's role yet.
+				n.master = masterOf(self)
+				if n.master == "" {
+					return false
+				}
 				synced++
 			}
 		}
@@ -80,24 +87,20 @@ func startReplicatedCluster(t *testing.T) []*clusterNode {
 	if !ok {
 		t.Fatal("the cluster of 3 masters and 3 replicas was not ready within 30s")
 	}
-	// Every node must agree on the replicas' masters.
-	c := goredis.NewClient(&goredis.Options{Addr: nodes[0].srv.Addr})
-	defer c.Close()
-	text, err := c.ClusterNodes(bg).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byID := map[string]*clusterNode{}
-	for _, n := range nodes {
-		byID[n.id] = n
-	}
-	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+	return nodes
+}
+
+// masterOf returns the master's id from a replica's CLUSTER NODES reply
+// (the "myself" line), or "" if the node does not see itself as a replica
+// of a known master yet.
+func masterOf(nodes string) string {
+	for _, line := range strings.Split(strings.TrimSpace(nodes), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 3 && strings.Contains(f[2], "slave") && byID[f[0]] != nil {
-			byID[f[0]].master = f[3]
+		if len(f) > 3 && strings.Contains(f[2], "myself") && strings.Contains(f[2], "slave") && f[3] != "-" {
+			return f[3]
 		}
 	}
-	return nodes
+	return ""
 }
 
 // newClusterClient returns a Cluster client set up like newClient.
