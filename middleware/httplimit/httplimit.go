@@ -69,6 +69,18 @@ func (m *Middleware) Check(r *http.Request) Result {
 // carries the rate-limit headers. The request next sees is r, or, when
 // its body was peeked at, a shallow copy of r whose Body replays the same
 // bytes.
+//
+// When the limiter admits a request only as its cheaper rewrite
+// (limiter.WithDownshift sets Decision.Downshifted), next sees a copy of r
+// that asks for the rewrite's model: the top-level "model" member of a
+// JSON body (the rest of the body byte for byte, Content-Length adjusted)
+// or the /models/{model} path segment, or whatever WithDownshiftRewrite
+// makes of it; the response names the change in X-Tollgate-Downshifted,
+// and the reservation is settled with the downshifted request's model and
+// estimate. A request that cannot be rewritten never reaches next: its
+// reservation is cancelled and the deny handler answers it as a
+// *DownshiftError (WriteRejection: 503), because forwarding it would serve
+// the expensive model on the cheap model's charge.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fwd := r
@@ -82,20 +94,33 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			fwd.Body = replay
 		}
 		res := m.check(r, body, complete)
+		strip := false
+		if res.Decision.Allowed && m.cfg.llm {
+			// Before the downshift, which then rewrites the injected body.
+			fwd, body, strip = m.injectUsage(r, fwd, &res, body, complete)
+		}
+		if res.Decision.Allowed && res.Decision.Downshifted != nil {
+			f, err := m.applyDownshift(w.Header(), r, fwd, &res, body, complete)
+			if err != nil {
+				m.refuseDownshift(w, r, &res, err)
+				return
+			}
+			fwd = f
+		}
 		m.setHeaders(w.Header(), &res.Decision)
 		if !res.Decision.Allowed {
 			m.reject(w, r, &res)
 			return
 		}
 		if m.cfg.llm {
-			m.serveLLM(w, r, fwd, next, &res, body, complete)
+			m.serveLLM(w, r, fwd, next, &res, strip)
 			return
 		}
 		if res.Decision.Reservation == nil {
 			next.ServeHTTP(w, fwd)
 			return
 		}
-		defer res.Decision.Reservation.Settle(context.WithoutCancel(r.Context()), res.Request.Estimate)
+		defer res.Decision.Reservation.Settle(context.WithoutCancel(r.Context()), res.served().Estimate)
 		next.ServeHTTP(w, fwd)
 	})
 }

@@ -13,28 +13,38 @@ import (
 	"github.com/tollgate-go/tollgate/tokens"
 )
 
+// injectUsage returns the request to forward, and its body, with
+// stream_options.include_usage added when WithUsageInjection asks for it
+// and the request is an OpenAI chat completion that streams without it;
+// strip reports whether it was added.
+func (m *Middleware) injectUsage(r, fwd *http.Request, res *Result, body []byte, complete bool) (_ *http.Request, _ []byte, strip bool) {
+	if !m.cfg.injectUsage || !complete || !res.LLM.Stream || res.LLM.IncludeUsage ||
+		!strings.HasSuffix(r.URL.Path, "/chat/completions") {
+		return fwd, body, false
+	}
+	nb, ok := injectIncludeUsage(body)
+	if !ok {
+		return fwd, body, false
+	}
+	f := new(http.Request)
+	*f = *fwd
+	f.Body = replay{bytes.NewReader(nb), fwd.Body}
+	f.ContentLength = int64(len(nb))
+	f.GetBody = nil
+	if _, ok := fwd.Header["Content-Length"]; ok {
+		f.Header = fwd.Header.Clone()
+		f.Header.Set("Content-Length", strconv.Itoa(len(nb)))
+	}
+	return f, nb, true
+}
+
 // serveLLM forwards an admitted LLM-mode request and settles its
-// reservation once the response is done.
-func (m *Middleware) serveLLM(w http.ResponseWriter, r, fwd *http.Request, next http.Handler, res *Result, body []byte, complete bool) {
-	mw := &meteredWriter{rw: w, path: r.URL.Path}
+// reservation once the response is done. strip reports whether
+// injectUsage added the usage chunk that the client must not see.
+func (m *Middleware) serveLLM(w http.ResponseWriter, r, fwd *http.Request, next http.Handler, res *Result, strip bool) {
+	mw := &meteredWriter{rw: w, path: r.URL.Path, strip: strip}
 	if r.URL.RawQuery != "" {
 		mw.path += "?" + r.URL.RawQuery
-	}
-	if m.cfg.injectUsage && complete && res.LLM.Stream && !res.LLM.IncludeUsage &&
-		strings.HasSuffix(r.URL.Path, "/chat/completions") {
-		if nb, ok := injectIncludeUsage(body); ok {
-			f := new(http.Request)
-			*f = *fwd
-			f.Body = replay{bytes.NewReader(nb), fwd.Body}
-			f.ContentLength = int64(len(nb))
-			f.GetBody = nil
-			if _, ok := r.Header["Content-Length"]; ok {
-				f.Header = r.Header.Clone()
-				f.Header.Set("Content-Length", strconv.Itoa(len(nb)))
-			}
-			fwd = f
-			mw.strip = true
-		}
 	}
 	defer m.settle(r, res, mw) // also when next panics (http.ErrAbortHandler)
 	next.ServeHTTP(mw, fwd)
@@ -50,7 +60,11 @@ func (m *Middleware) serveLLM(w http.ResponseWriter, r, fwd *http.Request, next 
 func (m *Middleware) settle(r *http.Request, res *Result, mw *meteredWriter) {
 	ctx := context.WithoutCancel(r.Context())
 	resv := res.Decision.Reservation
-	c := Charge{Status: mw.status, Model: res.Request.Model, Estimate: res.Request.Estimate}
+	served := res.served()
+	c := Charge{Status: mw.status, Model: served.Model, Estimate: served.Estimate}
+	if served.Model != res.Request.Model {
+		c.DownshiftedFrom = res.Request.Model
+	}
 	var u tokens.Usage
 	ok := false
 	if mw.meter != nil {

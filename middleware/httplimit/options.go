@@ -66,9 +66,14 @@ type Charge struct {
 	Outcome Outcome
 	// Status is the upstream's HTTP status (0 when it wrote nothing).
 	Status int
-	// Model is the model the request named.
+	// Model is the model the request was served with: the one it named,
+	// or the one the limiter downshifted it to.
 	Model string
-	// Estimate is what was reserved at check time.
+	// DownshiftedFrom is, for a downshifted request, the model it named;
+	// empty otherwise.
+	DownshiftedFrom string
+	// Estimate is what was reserved at check time (the downshifted
+	// request's estimate when downshifted).
 	Estimate limiter.Usage
 	// Charged is what the reservation was settled to (zero when Cancelled).
 	Charged limiter.Usage
@@ -102,6 +107,8 @@ type config struct {
 	cost        CostFunc
 	injectUsage bool
 	chargeHook  func(ctx context.Context, r *http.Request, c Charge)
+
+	downshiftRewrite func(r *http.Request, to *limiter.Request) (*http.Request, error)
 }
 
 func defaultConfig() config {
@@ -271,4 +278,21 @@ func WithUsageInjection() Option {
 // UsageMissing responses or export per-request usage.
 func WithChargeHook(f func(ctx context.Context, r *http.Request, c Charge)) Option {
 	return func(c *config) { c.chargeHook = f }
+}
+
+// WithDownshiftRewrite replaces how Handler makes a request that the
+// limiter downshifted (limiter.WithDownshift) ask for the cheaper request:
+// f returns the request to forward to next in place of r, which is the
+// request Handler would forward (its Body replays what was read and the
+// rest of the stream); to is Decision.Downshifted. f must not modify r or
+// its Header; return a copy (a shallow copy with a new Body, or r.Clone).
+// An error, or a nil request, means the rewrite could not be applied: the
+// request is refused as described in the package documentation and never
+// reaches next. f is called for every downshifted request, even when the
+// model did not change, on the request's goroutine.
+//
+// The default rewrites the top-level "model" member of a JSON body and a
+// Gemini-style /models/{model} path segment.
+func WithDownshiftRewrite(f func(r *http.Request, to *limiter.Request) (*http.Request, error)) Option {
+	return func(c *config) { c.downshiftRewrite = f }
 }

@@ -1,6 +1,7 @@
 package httplimit
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -91,7 +92,12 @@ func WriteRejection(w http.ResponseWriter, r *http.Request, res *Result) {
 // detail says why d denied, in words.
 func detail(d *limiter.Decision) string {
 	lim := &d.Limiting
+	var de *DownshiftError
 	switch {
+	case errors.As(lim.Err, &de):
+		// The rewrite's own error may describe the host's internals.
+		return "the budget admits this request only on model " + strconv.Quote(de.To) +
+			", and the gateway could not rewrite it to that model"
 	case lim.StoreError:
 		return "rate limiter unavailable"
 	case lim.Err != nil:
@@ -107,7 +113,10 @@ func detail(d *limiter.Decision) string {
 // reason is a short word for logs.
 func reason(d *limiter.Decision) string {
 	lim := &d.Limiting
+	var de *DownshiftError
 	switch {
+	case errors.As(lim.Err, &de):
+		return "downshift_not_applied"
 	case lim.StoreError:
 		return "store_unavailable"
 	case lim.Err != nil:
