@@ -151,7 +151,7 @@ func rewriteModel(r, fwd *http.Request, body []byte, complete bool, from, to str
 		u := *fwd.URL
 		u.Path = replaceModelSegment(u.Path, to)
 		if u.RawPath != "" {
-			u.RawPath = replaceModelSegment(u.RawPath, url.PathEscape(to))
+			u.RawPath = replaceRawModelSegment(u.RawPath, from, to)
 		}
 		if fwd.RequestURI != "" && fwd.RequestURI == fwd.URL.RequestURI() {
 			f.RequestURI = u.RequestURI()
@@ -292,6 +292,34 @@ func replaceModelSegment(path, model string) string {
 		end = start + j
 	}
 	return path[:start] + model + path[end:]
+}
+
+// replaceRawModelSegment is replaceModelSegment for an escaped path
+// (URL.RawPath), whose model may be followed by "%3A" rather than ':'. It
+// returns "" (URL.EscapedPath then encodes Path itself) when the escaped
+// segment does not start with from.
+func replaceRawModelSegment(raw, from, to string) string {
+	i := strings.LastIndex(raw, "/models/")
+	if i < 0 {
+		return ""
+	}
+	start := i + len("/models/")
+	// Walk the escaped bytes until they spell len(from) unescaped bytes.
+	end, n := start, 0
+	for ; end < len(raw) && n < len(from) && raw[end] != '/'; n++ {
+		if raw[end] == '%' {
+			end += 3
+		} else {
+			end++
+		}
+	}
+	if end > len(raw) {
+		return ""
+	}
+	if m, err := url.PathUnescape(raw[start:end]); err != nil || m != from {
+		return ""
+	}
+	return raw[:start] + url.PathEscape(to) + raw[end:]
 }
 
 // validHeaderValue reports whether s can be sent as a header value as is:
