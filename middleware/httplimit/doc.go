@@ -144,5 +144,44 @@
 // the request's goroutine, with the request's context values but not its
 // cancellation.
 //
+// # Downshift
+//
+// A limiter with limiter.WithDownshift may admit a request that a budget
+// denies as a cheaper rewrite of it (Decision.Downshifted, typically the
+// same request on a cheaper model). The limiter then reserves, and
+// Handler settles, the rewrite's model and estimate; so Handler forwards a
+// copy of the request that asks for the rewrite's model:
+//
+//   - a JSON body's top-level "model" members (the key matched as
+//     encoding/json matches it) get the new model; every other byte is
+//     forwarded as it came, and ContentLength, a Content-Length header and
+//     GetBody follow the new length. A body longer than the body limit is
+//     rewritten when the member lies in the part read, the rest streamed
+//     on untouched.
+//   - a Gemini-style path (/v1beta/models/{model}:generateContent) that
+//     names the requested model gets the new one in its URL (Path,
+//     RawPath and RequestURI).
+//   - WithDownshiftRewrite replaces both for other request shapes (a
+//     deployment in the path, a model in a header).
+//
+// The response carries X-Tollgate-Downshifted: gpt-4o -> gpt-4o-mini, and
+// the downshift is logged at Info; WithChargeHook's Charge names the
+// served model in Model and the requested one in DownshiftedFrom.
+//
+// A request that cannot be rewritten (its model is nowhere the rewrite can
+// reach, or WithDownshiftRewrite returns an error) never reaches next:
+// forwarding it would serve the expensive model on the cheap model's
+// charge. Its reservation is cancelled (request counts stay charged), the
+// failure is logged at Warn, and the deny handler answers with
+// Decision.Limiting.Err a *DownshiftError; WriteRejection writes 503 and a
+// problem+json body naming the model the budget admits, without
+// rate-limit headers. It is 503, not the budget's 429, because the
+// failure is the gateway's configuration, not the client's spending, and
+// because the limiter no longer holds the original denial whose
+// Retry-After a 429 would need.
+//
+// Limitation: next's r.PathValue still reports the wildcards ServeMux
+// matched on the original path.
+//
 // A Middleware is safe for concurrent use.
 package httplimit

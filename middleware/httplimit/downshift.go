@@ -36,6 +36,8 @@ type DownshiftError struct {
 	Err error
 }
 
+// Error returns the models and the cause, for logs; WriteRejection shows
+// the client a detail of its own instead.
 func (e *DownshiftError) Error() string {
 	return "httplimit: cannot downshift from " + strconv.Quote(e.From) + " to " + strconv.Quote(e.To) + ": " + e.Err.Error()
 }

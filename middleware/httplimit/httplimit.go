@@ -49,7 +49,9 @@ func New(l *limiter.Limiter, opts ...Option) *Middleware {
 // the body of server requests itself.
 //
 // An allowed Result may hold a Reservation, which the caller must Settle
-// or Cancel.
+// or Cancel. When its Decision.Downshifted is set, the limiter admitted
+// only that rewrite: the caller must send the rewrite's model, not r's
+// (Check does not rewrite r; Handler does).
 func (m *Middleware) Check(r *http.Request) Result {
 	var body []byte
 	complete := false
