@@ -62,6 +62,7 @@ func (res *Result) served() *limiter.Request {
 // limiter admitted res only as its downshifted rewrite: fwd rewritten (by
 // WithDownshiftRewrite, or rewriteModel) to ask for the downshifted model.
 // body and complete are what Handler read of fwd's body.
+//
 // A rewrite to another model is logged at Info and named in the response
 // header X-Tollgate-Downshifted ("gpt-4o -> gpt-4o-mini"), set in h.
 func (m *Middleware) applyDownshift(h http.Header, r, fwd *http.Request, res *Result, body []byte, complete bool) (*http.Request, error) {

@@ -246,6 +246,19 @@ func TestDownshiftRewritesTheBodyModel(t *testing.T) {
 	s.charge(t)
 }
 
+func TestDownshiftAfterUsageInjection(t *testing.T) {
+	s := newDownshiftStack(t, httplimit.WithUsageInjection())
+	body := `{"model":"gpt-4o","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	resp, _ := s.post(t, "/v1/chat/completions", body)
+	want := `{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	if _, got, _, length := s.back.last(); resp.StatusCode != 200 || string(got) != want || length != strconv.Itoa(len(want)) {
+		t.Errorf("status %d, upstream got (Content-Length %s)\n%s\nwant\n%s", resp.StatusCode, length, got, want)
+	}
+	if c := s.charge(t); c.Model != "gpt-4o-mini" {
+		t.Errorf("charged model %q", c.Model)
+	}
+}
+
 func TestDownshiftRewritesTheGeminiPath(t *testing.T) {
 	s := newDownshiftStack(t)
 	body := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":100}}`
