@@ -12,7 +12,7 @@ const smallBatch = 8
 
 // batch is the bookkeeping of one multi-op Apply.
 type batch struct {
-	hash  []uint64
+	hash  []keyHash
 	prev  []int // index of the previous op on the same key, or -1
 	last  []bool
 	state []algorithms.State // state of op i's key after op i
@@ -25,7 +25,7 @@ type batch struct {
 func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Result) error {
 	var (
 		b       batch
-		hashes  [smallBatch]uint64
+		hashes  [smallBatch]keyHash
 		prev    [smallBatch]int
 		last    [smallBatch]bool
 		states  [smallBatch]algorithms.State
@@ -36,14 +36,14 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 	if n := len(ops); n <= smallBatch {
 		b = batch{hashes[:n], prev[:n], last[:n], states[:n], limited[:n], insert[:n], idx[:n]}
 	} else {
-		b = batch{make([]uint64, n), make([]int, n), make([]bool, n), make([]algorithms.State, n), make([]bool, n), make([]bool, n), make([]int32, n)}
+		b = batch{make([]keyHash, n), make([]int, n), make([]bool, n), make([]algorithms.State, n), make([]bool, n), make([]bool, n), make([]int32, n)}
 	}
 
 	// Lock the shards of the batch in ascending order, each once.
 	var locked [MaxShards / 64]uint64
 	for i := range ops {
 		b.hash[i] = s.hash(ops[i].Key)
-		si := b.hash[i] >> s.shift
+		si := b.hash[i].lo >> s.shift
 		locked[si/64] |= 1 << (si % 64)
 	}
 	words := (len(s.shards) + 63) / 64
@@ -75,7 +75,7 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 	for i := range ops {
 		b.prev[i], b.last[i] = -1, true
 		for j := i - 1; j >= 0; j-- {
-			if b.hash[j] == b.hash[i] && ops[j].Key == ops[i].Key {
+			if b.hash[j] == b.hash[i] {
 				b.prev[i], b.last[j] = j, false
 				break
 			}
@@ -85,7 +85,7 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 			continue
 		}
 		sh := s.shardOf(b.hash[i])
-		idx, _ := sh.find(b.hash[i], ops[i].Key)
+		idx, _ := sh.find(b.hash[i])
 		b.idx[i], b.state[i] = int32(idx), algorithms.State{}
 		if idx >= 0 {
 			if e := sh.entry(idx); !e.expired(now) {
@@ -121,9 +121,9 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 	for i := range ops {
 		b.insert[i] = b.last[i] && b.idx[i] < 0 && b.state[i] != (algorithms.State{})
 	}
-	keep := func(key string) bool {
+	keep := func(k keyHash) bool {
 		for i := range ops {
-			if ops[i].Key == key {
+			if b.hash[i] == k {
 				return true
 			}
 		}
@@ -164,7 +164,7 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 		r := &results[i]
 		idx := int(b.idx[i])
 		if moved && !b.insert[i] {
-			idx, _ = sh.find(b.hash[i], ops[i].Key)
+			idx, _ = sh.find(b.hash[i])
 		}
 		switch next := b.state[i]; {
 		case next == (algorithms.State{}):
@@ -177,44 +177,39 @@ func (s *Store) applyBatch(now int64, ops []store.Op, results []algorithms.Resul
 			e.state, e.meta = next, meta(now, r, b.limited[i] || r.Remaining == 0)
 		case b.insert[i]:
 			// Absent keys were counted by reserve.
-			sh.insert(b.hash[i], ops[i].Key, next, meta(now, r, b.limited[i] || r.Remaining == 0))
+			sh.insert(b.hash[i], next, meta(now, r, b.limited[i] || r.Remaining == 0))
 		}
 	}
 	// Only now, so that no key of the batch goes while it is written.
 	for i := range ops {
-		if b.insert[i] {
-			s.shardOf(b.hash[i]).sweepSome(now, 2)
+		switch {
+		case b.insert[i]:
+			s.shardOf(b.hash[i]).trim(now)
+		case b.last[i] && b.idx[i] >= 0 && b.state[i] == (algorithms.State{}):
+			s.shardOf(b.hash[i]).shrink()
 		}
 	}
 	return nil
 }
 
 // warm reads, for every op of a small batch at once, what its lookup
-// (shard.find) reads first: the key's index slot, then the entry the slot
-// points to, then the stored key's first and last bytes. Each round's
-// loads do not depend on each other, so their cache misses overlap,
-// where find, one key after another, would wait for each in turn. It
-// changes nothing; the shards are locked.
-func (s *Store) warm(ops []store.Op, hash []uint64) {
+// (shard.find) reads: the key's index slot, then the entry the slot points
+// to. Each round's loads do not depend on each other, so their cache
+// misses overlap, where find, one key after another, would wait for each
+// in turn. It changes nothing; the shards are locked.
+func (s *Store) warm(ops []store.Op, hash []keyHash) {
 	var slots [smallBatch]uint32
 	for i := range ops {
 		sh := s.shardOf(hash[i])
-		slots[i] = sh.slots[hash[i]&uint64(len(sh.slots)-1)]
+		slots[i] = sh.slots[hash[i].lo&uint64(len(sh.slots)-1)]
 	}
-	var keys [smallBatch]string
 	var sum uint64
 	for i := range ops {
-		if v := slots[i]; v != 0 && v&tagMask == tagOf(hash[i]) {
+		if v := slots[i]; v != 0 && v&tagMask == tagOf(hash[i].lo) {
 			e := s.shardOf(hash[i]).entry(int(v&idxMask) - 1)
 			// An entry may straddle two cache lines: its key starts it,
 			// its meta ends it.
-			keys[i] = e.key
-			sum += uint64(e.meta)
-		}
-	}
-	for _, k := range keys[:len(ops)] {
-		if k != "" {
-			sum += uint64(k[0]) + uint64(k[len(k)-1])
+			sum += e.key.hi + uint64(e.meta)
 		}
 	}
 	sink(sum)

@@ -1,19 +1,26 @@
 // Package memory is the in-process [store.Store]: the embedded default.
 //
-// A [Store] keeps one fixed-size entry per key (the key, its
-// [algorithms.State] and an expiry deadline) in shards chosen by
-// hash/maphash, each behind its own mutex. A batch locks the shards of its
-// keys in ascending order, so batches across shards are atomic and never
-// deadlock. Looking up an existing key does not allocate; only a new key is
-// copied.
+// A [Store] keeps one fixed-size, pointer-free entry of 48 bytes per key
+// (the key's identity, its [algorithms.State] and an expiry deadline) in
+// shards chosen by hash/maphash, each behind its own mutex. A key is
+// identified by two 64-bit hashes under random seeds, not kept: two keys
+// share a counter only if both hashes collide, a chance below 2^-67 for a
+// billion keys held at once, with seeds no one outside the process knows.
+// A batch locks the shards of its keys in ascending order, so batches
+// across shards are atomic and never deadlock. Apply does not allocate,
+// for new keys either (the index and entry pages grow in amortized steps),
+// for batches of up to 8 ops.
 //
 // # Expiry and the cap on keys
 //
 // A key's deadline is now + ResetAfter of its last write: from then on its
-// state is the fresh state, and the entry may be removed. Entries go away
-// incrementally (each insert checks a couple of entries), on demand
-// ([Store.Sweep]), and, when asked for with [WithJanitor], from a goroutine
-// that [Store.Close] stops.
+// state is the fresh state, and the entry may be removed. Entries are
+// removed when a shard's index would otherwise grow, if they have been
+// expired for over a second (so a key that comes back within a second of
+// its deadline reuses its entry in place, instead of being removed and
+// inserted again); on demand ([Store.Sweep]); and, when asked for with
+// [WithJanitor], from a goroutine that [Store.Close] stops. Without a
+// janitor, the keys of a burst stay until new keys need their room.
 //
 // The store holds at most [WithMaxKeys] keys in all. A new key in a full
 // store evicts an entry of its own shard (or, failing that, of any shard

@@ -16,7 +16,7 @@ import (
 // Store is the in-memory store. Create it with New; the zero Store is not
 // usable. It is safe for concurrent use.
 type Store struct {
-	seed   maphash.Seed
+	seeds  [2]maphash.Seed // of keyHash.lo and .hi
 	shards []paddedShard
 	shift  uint // a hash's shard is hash >> shift
 	max    int64
@@ -49,13 +49,13 @@ func New(opts ...Option) *Store {
 	n := c.shardCount()
 	s := &Store{
 		max:    int64(min(c.maxKeys, n*maxPerShard/2)),
-		seed:   maphash.MakeSeed(),
+		seeds:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		shards: make([]paddedShard, n),
 		shift:  uint(64 - bits.TrailingZeros(uint(n))),
 		stop:   make(chan struct{}),
 	}
 	for i := range s.shards {
-		s.shards[i].init(s.seed, &s.keys)
+		s.shards[i].init(&s.keys)
 	}
 	if c.janitor > 0 {
 		s.wg.Add(1)
@@ -64,17 +64,18 @@ func New(opts ...Option) *Store {
 	return s
 }
 
-func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) }
+func (s *Store) hash(key string) keyHash {
+	return keyHash{maphash.String(s.seeds[0], key), maphash.String(s.seeds[1], key)}
+}
 
-func (s *Store) shardOf(h uint64) *shard { return &s.shards[h>>s.shift].shard }
+func (s *Store) shardOf(k keyHash) *shard { return &s.shards[k.lo>>s.shift].shard }
 
 func (s *Store) errClosed() error { return fmt.Errorf("memory: %w", store.ErrClosed) }
 
 // Apply evaluates ops as one all-or-nothing batch at now (µs since the
 // epoch); see store.Store. It never blocks on anything but the locks of
-// the shards holding the batch's keys, and ignores ctx. It does not
-// allocate for existing keys or for batches of up to 8 ops, except to copy
-// a new key.
+// the shards holding the batch's keys, and ignores ctx. For batches of up
+// to 8 ops it allocates only when a shard's index or entry pages grow.
 func (s *Store) Apply(_ context.Context, now int64, ops []store.Op, results []algorithms.Result) error {
 	if s.closed.Load() {
 		return s.errClosed()
@@ -101,7 +102,7 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 		return s.errClosed()
 	}
 	sh.latest = max(sh.latest, now)
-	idx, slot := sh.find(h, op.Key)
+	idx, slot := sh.find(h)
 	var e *entry
 	var st algorithms.State
 	if idx >= 0 {
@@ -123,6 +124,7 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 	case st == (algorithms.State{}):
 		if e != nil {
 			sh.remove(idx, slot)
+			sh.shrink()
 		}
 	case e != nil:
 		e.state, e.meta = st, meta(now, r, limited || r.Remaining == 0)
@@ -132,8 +134,8 @@ func (s *Store) applyOne(now int64, op *store.Op, res *algorithms.Result) error 
 			s.dropped.Add(1)
 			return nil
 		}
-		sh.insert(h, op.Key, st, meta(now, r, limited || r.Remaining == 0))
-		sh.sweepSome(now, 2)
+		sh.insert(h, st, meta(now, r, limited || r.Remaining == 0))
+		sh.trim(now)
 	}
 	return nil
 }
@@ -149,7 +151,7 @@ func abs(v int64) int64 {
 // store is full: from sh (locked), else from any shard it can lock without
 // waiting (a shard this batch holds is skipped, so its keys are safe). It
 // reports whether there was room.
-func (s *Store) reserve(now int64, need int, sh *shard, keep func(string) bool) (evicted, ok bool) {
+func (s *Store) reserve(now int64, need int, sh *shard, keep func(keyHash) bool) (evicted, ok bool) {
 	for {
 		n := s.keys.Load()
 		if n+int64(need) <= s.max && sh.n+need <= maxPerShard {
@@ -194,8 +196,9 @@ func (s *Store) Reset(_ context.Context, keys ...string) error {
 			sh.mu.Unlock()
 			return s.errClosed()
 		}
-		if idx, slot := sh.find(h, key); idx >= 0 {
+		if idx, slot := sh.find(h); idx >= 0 {
 			sh.remove(idx, slot)
+			sh.shrink()
 		}
 		sh.mu.Unlock()
 	}

@@ -170,7 +170,7 @@ func TestEvictsFromAnotherShard(t *testing.T) {
 	var inShard [2][]string
 	for i := 0; len(inShard[0]) < 3 || len(inShard[1]) < 2; i++ {
 		k := fmt.Sprintf("k%d", i)
-		sh := s.hash(k) >> s.shift
+		sh := s.hash(k).lo >> s.shift
 		inShard[sh] = append(inShard[sh], k)
 	}
 	roomy := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: hour}
@@ -252,6 +252,64 @@ func TestIncrementalExpiry(t *testing.T) {
 	}
 	if got := s.Len(); got != 500 {
 		t.Fatalf("Len %d, want 500: inserts did not remove the expired keys", got)
+	}
+}
+
+// TestFloodOfNewKeysStaysBounded: keys that each live a second, a new one
+// every millisecond for 100 s, with no janitor and no cap reached: the
+// store holds about the keys of the last few seconds, not all of them.
+func TestFloodOfNewKeysStaysBounded(t *testing.T) {
+	s := New(WithShards(4))
+	defer s.Close()
+	p := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 10, Period: second}
+	most := 0
+	for i := range 100_000 {
+		now := t0 + int64(i)*1000
+		apply(t, s, now, store.Op{Key: fmt.Sprintf("k%d", i), Params: p, Cost: 1})
+		most = max(most, s.Len())
+	}
+	// About 1,000 keys are live at once and 1,000 more within their
+	// second of grace; the index sweeps at 3/4 full and grows by doubling.
+	if most > 8_000 {
+		t.Fatalf("the store held up to %d keys, want at most 8,000 (about 2,000 live or in grace)", most)
+	}
+}
+
+// TestExpiredKeyComingBackReusesItsEntry: a key whose state expired, back
+// within its second of grace while new keys arrive, finds its entry: it is
+// never removed and inserted again, and nothing allocates.
+func TestExpiredKeyComingBackReusesItsEntry(t *testing.T) {
+	s := New(WithShards(1))
+	defer s.Close()
+	// A bucket of 10 per second refills 1 unit in 100 ms: expired then.
+	p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: 10, Period: second}
+	const n = 2000
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user-%d", i)
+		apply(t, s, t0, store.Op{Key: keys[i], Params: p, Cost: 1})
+	}
+	ops := make([]store.Op, 1)
+	res := make([]algorithms.Result, 1)
+	now := t0
+	round := func() {
+		now += 200_000 // every key expired 100 ms ago
+		for i := range keys {
+			ops[0] = store.Op{Key: keys[i], Params: p, Cost: 1}
+			if err := s.Apply(context.Background(), now, ops, res); err != nil {
+				t.Fatal(err)
+			}
+			// The state was fresh: a full bucket, charged one.
+			if !res[0].Allowed || res[0].Remaining != 9 {
+				t.Fatalf("key %d: %+v, want allowed with 9 remaining", i, res[0])
+			}
+		}
+	}
+	if allocs := testing.AllocsPerRun(5, round); allocs != 0 {
+		t.Errorf("%v allocations per round of %d returning keys, want 0", allocs, n)
+	}
+	if got := s.Len(); got != n {
+		t.Errorf("Len %d, want %d", got, n)
 	}
 }
 
@@ -362,7 +420,7 @@ func TestShardTable(t *testing.T) {
 	var sh shard
 	var keys atomic.Int64
 	s := New(WithShards(1))
-	sh.init(s.seed, &keys)
+	sh.init(&keys)
 	rng := rand.New(rand.NewPCG(7, 7))
 	want := make(map[string]int64)
 	check := func(step int) {
@@ -371,7 +429,7 @@ func TestShardTable(t *testing.T) {
 			t.Fatalf("step %d: n %d, want %d", step, sh.n, len(want))
 		}
 		for k, v := range want {
-			idx, _ := sh.find(s.hash(k), k)
+			idx, _ := sh.find(s.hash(k))
 			if idx < 0 || sh.entry(idx).state[0] != v {
 				t.Fatalf("step %d: key %q: idx %d, want state %d", step, k, idx, v)
 			}
@@ -390,14 +448,15 @@ func TestShardTable(t *testing.T) {
 		// Grow to about 3000 keys, then shrink to none.
 		k := fmt.Sprintf("key%d", rng.IntN(4000))
 		grow := step < 12_000
-		idx, slot := sh.find(s.hash(k), k)
+		idx, slot := sh.find(s.hash(k))
 		switch {
 		case idx >= 0 && (!grow || rng.IntN(3) == 0):
 			sh.remove(idx, slot)
+			sh.shrink()
 			delete(want, k)
 		case idx < 0 && grow:
 			keys.Add(1)
-			sh.insert(s.hash(k), k, algorithms.State{int64(step)}, 1)
+			sh.insert(s.hash(k), algorithms.State{int64(step)}, 1)
 			want[k] = int64(step)
 		}
 		if step%1000 == 0 {
@@ -406,10 +465,11 @@ func TestShardTable(t *testing.T) {
 	}
 	check(20_000)
 	for k := range want {
-		idx, slot := sh.find(s.hash(k), k)
+		idx, slot := sh.find(s.hash(k))
 		sh.remove(idx, slot)
 		delete(want, k)
 	}
+	sh.shrink()
 	check(20_001)
 	if len(sh.slots) != minSlots || len(sh.pages) > 1 {
 		t.Fatalf("empty shard holds %d slots and %d pages, want %d and at most 1", len(sh.slots), len(sh.pages), minSlots)
@@ -475,8 +535,8 @@ func checkInvariants(t *testing.T, s *Store, step int) {
 		}
 		for j := range sh.n {
 			k := sh.entry(j).key
-			if idx, _ := sh.find(s.hash(k), k); idx != j {
-				t.Fatalf("step %d: shard %d: entry %d (%q) found at %d", step, i, j, k, idx)
+			if idx, _ := sh.find(k); idx != j {
+				t.Fatalf("step %d: shard %d: entry %d (%x) found at %d", step, i, j, k, idx)
 			}
 		}
 		sh.mu.Unlock()

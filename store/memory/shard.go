@@ -1,9 +1,7 @@
 package memory
 
 import (
-	"hash/maphash"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -11,9 +9,23 @@ import (
 	"github.com/tollgate-go/tollgate/algorithms"
 )
 
-// entry is the fixed-size state of one key: 48 bytes, one pointer.
+// keyHash identifies a key by two 64-bit hashes under independent random
+// seeds: lo places the key (its shard, its slot, its tag), and the pair
+// stands for the key, which the store does not keep. Two keys share an
+// entry only if both hashes collide: for a billion keys held at once, the
+// chance that any two do is below 2^-67, far below that of a memory error;
+// and since the seeds are random per Store and never leave the process,
+// keys cannot be chosen to collide. Keeping no key makes an entry
+// pointer-free and fixed-size, makes a lookup touch the index and the
+// entry only, and makes a new key cost no allocation. The cache ristretto
+// identifies its keys the same way.
+type keyHash struct{ lo, hi uint64 }
+
+// entry is the fixed-size state of one key: 48 bytes, no pointer.
 type entry struct {
-	key   string
+	// key identifies the entry's key by its two hashes; the key itself is
+	// not kept (see keyHash).
+	key   keyHash
 	state algorithms.State
 	// meta is the deadline, in µs since the epoch, after which state is
 	// the fresh state; negated while the key is denying (exhausted, or
@@ -72,23 +84,13 @@ func tagOf(h uint64) uint32 { return uint32(h>>8) & tagMask }
 type shard struct {
 	mu     sync.Mutex
 	closed bool
-	seed   maphash.Seed
 	keys   *atomic.Int64 // the store's count of keys, across shards
 	n      int           // entries in use: entry(0) .. entry(n-1)
-	cursor int           // where the next incremental sweep or eviction looks
+	cursor int           // where the next eviction looks
 	latest int64
 	slots  []uint32
 	pages  []*page
-	// spare holds the keys of the last removed entries, whose memory
-	// insert reuses: a key that keeps going back to its fresh state and
-	// coming again (removed, then inserted) allocates nothing. The shard
-	// owns these strings (insert copied them) and hands them to no one.
-	spare  [spareKeys]string
-	nspare int
 }
-
-// spareKeys is how many removed keys a shard keeps for reuse.
-const spareKeys = 4
 
 // paddedShard keeps shards on separate cache lines.
 type paddedShard struct {
@@ -96,77 +98,56 @@ type paddedShard struct {
 	_ [(128 - unsafe.Sizeof(shard{})%128) % 128]byte
 }
 
-func (sh *shard) init(seed maphash.Seed, keys *atomic.Int64) {
-	sh.seed, sh.keys = seed, keys
+func (sh *shard) init(keys *atomic.Int64) {
+	sh.keys = keys
 	sh.slots = make([]uint32, minSlots)
 }
 
 func (sh *shard) entry(i int) *entry { return &sh.pages[i>>pageBits][i&pageMask] }
 
-// find returns the index of key's entry and its slot, or -1 and the empty
-// slot where key would go.
-func (sh *shard) find(h uint64, key string) (idx, slot int) {
+// find returns the index of k's entry and its slot, or -1 and the empty
+// slot where k would go.
+func (sh *shard) find(k keyHash) (idx, slot int) {
 	mask := uint64(len(sh.slots) - 1)
-	tag := tagOf(h)
-	for i := h & mask; ; i = (i + 1) & mask {
+	tag := tagOf(k.lo)
+	for i := k.lo & mask; ; i = (i + 1) & mask {
 		v := sh.slots[i]
 		if v == 0 {
 			return -1, int(i)
 		}
 		if v&tagMask == tag {
-			if j := int(v&idxMask) - 1; sh.entry(j).key == key {
+			if j := int(v&idxMask) - 1; sh.entry(j).key == k {
 				return j, int(i)
 			}
 		}
 	}
 }
 
-// insert adds key (copied) with state st and meta m; the caller checked
-// that the key is absent and reserved room for it (Store.reserve).
-func (sh *shard) insert(h uint64, key string, st algorithms.State, m int64) {
+// insert adds k with state st and meta m; the caller checked that k is
+// absent and reserved room for it (Store.reserve).
+func (sh *shard) insert(k keyHash, st algorithms.State, m int64) {
 	if (sh.n+1)*4 > len(sh.slots)*3 {
 		sh.rehash(len(sh.slots) * 2)
 	}
-	_, slot := sh.find(h, key)
+	_, slot := sh.find(k)
 	i := sh.n
 	if i>>pageBits == len(sh.pages) {
 		sh.pages = append(sh.pages, new(page))
 	}
-	*sh.entry(i) = entry{key: sh.copyKey(key), state: st, meta: m}
-	sh.slots[slot] = tagOf(h) | uint32(i+1)
+	*sh.entry(i) = entry{key: k, state: st, meta: m}
+	sh.slots[slot] = tagOf(k.lo) | uint32(i+1)
 	sh.n++
-}
-
-// copyKey returns a copy of key that the shard owns, in the memory of a
-// spare key when one is long enough (and not twice as long, so a short key
-// does not pin a long one's memory).
-func (sh *shard) copyKey(key string) string {
-	for sh.nspare > 0 {
-		sh.nspare--
-		sp := sh.spare[sh.nspare]
-		sh.spare[sh.nspare] = ""
-		if len(sp) >= len(key) && len(sp) <= 2*len(key) {
-			b := unsafe.Slice(unsafe.StringData(sp), len(sp))
-			copy(b, key)
-			return unsafe.String(&b[0], len(key))
-		}
-	}
-	return strings.Clone(key)
 }
 
 // remove deletes entry i, whose slot is slot.
 func (sh *shard) remove(i, slot int) {
-	if sh.nspare < spareKeys {
-		sh.spare[sh.nspare] = sh.entry(i).key
-		sh.nspare++
-	}
 	sh.unslot(slot)
 	last := sh.n - 1
 	if i != last {
 		// Move the last entry into the hole and repoint its slot.
 		e := sh.entry(last)
 		mask := uint64(len(sh.slots) - 1)
-		j := maphash.String(sh.seed, e.key) & mask
+		j := e.key.lo & mask
 		for int(sh.slots[j]&idxMask) != last+1 {
 			j = (j + 1) & mask
 		}
@@ -184,8 +165,17 @@ func (sh *shard) remove(i, slot int) {
 		sh.pages[p-1] = nil
 		sh.pages = sh.pages[:p-1]
 	}
-	if len(sh.slots) > minSlots && sh.n*8 < len(sh.slots) {
-		sh.rehash(len(sh.slots) / 2)
+}
+
+// shrink halves the index while it is less than 1/8 full. Removals call
+// it once they are done, so that a sweep rebuilds the index at most once.
+func (sh *shard) shrink() {
+	size := len(sh.slots)
+	for size > minSlots && sh.n*8 < size {
+		size /= 2
+	}
+	if size != len(sh.slots) {
+		sh.rehash(size)
 	}
 }
 
@@ -194,7 +184,7 @@ func (sh *shard) remove(i, slot int) {
 func (sh *shard) unslot(hole int) {
 	mask := len(sh.slots) - 1
 	for j := (hole + 1) & mask; sh.slots[j] != 0; j = (j + 1) & mask {
-		home := int(maphash.String(sh.seed, sh.entry(int(sh.slots[j]&idxMask)-1).key)) & mask
+		home := int(sh.entry(int(sh.slots[j]&idxMask)-1).key.lo) & mask
 		// The entry at j may fill the hole if its home is not in (hole, j].
 		if (j-home)&mask >= (j-hole)&mask {
 			sh.slots[hole] = sh.slots[j]
@@ -209,7 +199,7 @@ func (sh *shard) rehash(size int) {
 	sh.slots = make([]uint32, size)
 	mask := uint64(size - 1)
 	for i := range sh.n {
-		h := maphash.String(sh.seed, sh.entry(i).key)
+		h := sh.entry(i).key.lo
 		j := h & mask
 		for sh.slots[j] != 0 {
 			j = (j + 1) & mask
@@ -218,30 +208,44 @@ func (sh *shard) rehash(size int) {
 	}
 }
 
-// sweepSome removes the expired entries among the next k at the cursor.
-func (sh *shard) sweepSome(now int64, k int) {
-	for ; k > 0 && sh.n > 0; k-- {
-		if sh.cursor >= sh.n {
-			sh.cursor = 0
-		}
-		i := sh.cursor
-		if e := sh.entry(i); e.expired(now) {
-			sh.removeKey(i) // the last entry moves into i: look at it next
-		} else {
-			sh.cursor++
-		}
+// keepExpired is how long after its deadline an entry survives trim
+// (µs): a key that comes back within it reuses its entry in place rather
+// than being removed and inserted again.
+const keepExpired = 1_000_000
+
+// trim runs after a write that added keys to the shard. When the next
+// insert would grow the index, it removes the entries expired for longer
+// than keepExpired, and grows the index now if too few went to make room
+// for a while. Sweeping only then, not a little on every insert, keeps
+// keys that come back from churning, and each sweep is paid for by the
+// inserts since the previous one, as growth is.
+func (sh *shard) trim(now int64) {
+	if (sh.n+2)*4 <= len(sh.slots)*3 {
+		return
+	}
+	sh.sweepExpired(now - keepExpired)
+	if sh.n*8 > len(sh.slots)*5 {
+		sh.rehash(len(sh.slots) * 2)
 	}
 }
 
 // removeKey removes entry i, finding its slot.
 func (sh *shard) removeKey(i int) {
 	e := sh.entry(i)
-	_, slot := sh.find(maphash.String(sh.seed, e.key), e.key)
+	_, slot := sh.find(e.key)
 	sh.remove(i, slot)
 }
 
-// sweep removes every expired entry and returns how many.
+// sweep removes every expired entry, shrinks the index to fit, and
+// returns how many entries it removed.
 func (sh *shard) sweep(now int64) int {
+	removed := sh.sweepExpired(now)
+	sh.shrink()
+	return removed
+}
+
+// sweepExpired removes every entry expired at now and returns how many.
+func (sh *shard) sweepExpired(now int64) int {
 	removed := 0
 	for i := sh.n - 1; i >= 0; i-- {
 		if sh.entry(i).expired(now) {
@@ -258,7 +262,7 @@ const evictScan = 64
 // evict removes one entry to make room, at now: an expired one, or else
 // the one nearest to its deadline among evictScan examined that is not
 // denying and for which keep returns false. It reports whether it did.
-func (sh *shard) evict(now int64, keep func(key string) bool) bool {
+func (sh *shard) evict(now int64, keep func(k keyHash) bool) bool {
 	best, bestDeadline := -1, int64(0)
 	n := min(evictScan, sh.n)
 	for k := 0; k < n; k++ {
@@ -292,5 +296,4 @@ func (sh *shard) release() {
 	sh.keys.Add(int64(-sh.n))
 	sh.closed = true
 	sh.slots, sh.pages, sh.n, sh.cursor = nil, nil, 0, 0
-	sh.spare, sh.nspare = [spareKeys]string{}, 0
 }
