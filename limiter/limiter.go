@@ -159,8 +159,8 @@ func (l *Limiter) CircuitOpen() bool { return l.breaker.open() }
 // one store call, all or nothing. A denial is a Decision, not an error.
 // When the Decision carries a Reservation, the caller must Settle or
 // Cancel it once the request is done.
-func (l *Limiter) Check(ctx context.Context, req *Request) Decision {
-	var d Decision
+func (l *Limiter) Check(ctx context.Context, req *Request) (d Decision) {
+	// d is the result itself: decide fills it in place, with no copy.
 	l.decide(ctx, req, &d, false)
 	if !d.Allowed && l.cfg.downshift != nil {
 		l.downshift(ctx, req, &d)
