@@ -181,7 +181,9 @@ func (l *Limiter) Peek(ctx context.Context, req *Request) Decision {
 }
 
 // Reset forgets the counters of every rule that matches req, for req's
-// dimensions.
+// dimensions, and, with WithThresholdHook, their thresholds' "fired"
+// marks: a counter reset mid-window alerts again when it crosses a
+// threshold again.
 func (l *Limiter) Reset(ctx context.Context, req *Request) error {
 	set := l.set.Load()
 	sc := l.scratchs.Get().(*scratch)
@@ -191,7 +193,11 @@ func (l *Limiter) Reset(ctx context.Context, req *Request) error {
 	keys := make([]string, 0, len(sc.matched))
 	for _, i := range sc.matched {
 		r := &set.rules[i]
-		keys = append(keys, string(r.appendKey(nil, req, now)))
+		key := string(r.appendKey(nil, req, now))
+		keys = append(keys, key)
+		if l.cfg.thresholdHook != nil {
+			keys = l.appendMarkKeys(keys, r, key)
+		}
 	}
 	if len(keys) == 0 {
 		return nil

@@ -55,9 +55,9 @@ type ThresholdEvent struct {
 // a charge crosses a threshold, never on the normal path. When it fails,
 // the hook is called anyway: a duplicate alert is better than a lost one.
 //
-// Limiter.Reset does not forget the marks: a threshold that fired in a
-// window does not fire again in it after a reset. Without a hook nothing
-// is tracked. Crossings are detected on the main
+// Limiter.Reset forgets the marks of the counters it resets, so their
+// thresholds fire again when crossed again in the same window. Without a
+// hook nothing is tracked. Crossings are detected on the main
 // store only (not while rules fail over to WithFallback), and not for
 // concurrency rules.
 func WithThresholdHook(f func(ctx context.Context, e ThresholdEvent)) Option {
@@ -87,6 +87,16 @@ func (c *markCache) charged(key []byte, w int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return s.key == string(key) && s.window == w
+}
+
+// forget drops what the cache knows of the mark key.
+func (c *markCache) forget(key string) {
+	s := &c.slots[maphash.String(c.seed, key)%uint64(len(c.slots))]
+	c.mu.Lock()
+	if s.key == key {
+		s.key = ""
+	}
+	c.mu.Unlock()
 }
 
 // remember notes the mark key charged in window w.
@@ -216,6 +226,24 @@ func (l *Limiter) fireThreshold(ctx context.Context, r *compiledRule, op *store.
 		}
 	}
 	l.cfg.thresholdHook(ctx, e)
+}
+
+// appendMarkKeys appends the mark keys of every threshold of rule r on
+// the counter key, for Limiter.Reset, and forgets them in the cache.
+func (l *Limiter) appendMarkKeys(keys []string, r *compiledRule, counter string) []string {
+	if r.capacity <= 0 || r.Algorithm == algorithms.Concurrency || r.Guard != nil {
+		return keys
+	}
+	ths := r.Thresholds
+	if ths == nil {
+		ths = defaultThresholds[:]
+	}
+	for _, f := range ths {
+		mark := string(appendMarkKey(nil, counter, f))
+		l.cfg.marks.forget(mark)
+		keys = append(keys, mark)
+	}
+	return keys
 }
 
 // appendMarkKey appends the key of the "fired" mark of threshold f of a

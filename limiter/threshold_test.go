@@ -314,3 +314,42 @@ func TestDenialForLackOfRoomReachesFull(t *testing.T) {
 		t.Errorf("a request over the capacity: allowed=%v reason=%v events=%d", d.Allowed, d.Limiting.Reason, len(ev.list))
 	}
 }
+
+// TestResetForgetsThresholdMarks: after Limiter.Reset, a counter that
+// crosses its thresholds again in the same window fires them again; other
+// users' marks are untouched.
+func TestResetForgetsThresholdMarks(t *testing.T) {
+	var ev events
+	l, _, _ := newTestLimiter(t, []Rule{{Name: "rpm", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute, By: byUser()}},
+		WithThresholdHook(ev.hook))
+	for range 10 {
+		l.Check(ctx, user("alice"))
+		l.Check(ctx, user("bob"))
+	}
+	if got := len(ev.thresholds()); got != 4 {
+		t.Fatalf("fired %d events before the reset, want 4 (0.8 and 1.0 for two users)", got)
+	}
+	if err := l.Reset(ctx, user("alice")); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if d := l.Check(ctx, user("alice")); !d.Allowed {
+			t.Fatalf("alice denied after her reset: %+v", d.Limiting)
+		}
+	}
+	if d := l.Check(ctx, user("bob")); d.Allowed {
+		t.Fatal("bob admitted: the reset of alice reset bob")
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	var alice []float64
+	for _, e := range ev.list[4:] {
+		if !strings.Contains(e.Key, "alice") {
+			t.Errorf("after the reset, an event for %q", e.Key)
+		}
+		alice = append(alice, e.Threshold)
+	}
+	if len(alice) != 2 || alice[0] != 0.8 || alice[1] != 1 {
+		t.Errorf("alice's thresholds after the reset: %v, want [0.8 1]", alice)
+	}
+}
