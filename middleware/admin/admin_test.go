@@ -517,3 +517,49 @@ func TestProblemsAreJSON(t *testing.T) {
 	big := strings.Repeat("#", policy.MaxDocumentSize+1)
 	e.do(t, "PUT", "/rules", big).want(t, "document too large", 413, "application/problem+json")
 }
+
+// TestInspectKeyWithHeadersAndClaims: /keys passes header.* and claim.*
+// parameters to the rules' predicates, so a rule that looks at them can
+// be inspected and reset.
+func TestInspectKeyWithHeadersAndClaims(t *testing.T) {
+	e := setup(t)
+	doc := `
+version: 1
+rules:
+  - name: pro-tier
+    algorithm: fixed_window
+    limit: 5/m
+    by: [user]
+    when: 'request.headers["x-tier"] == "pro" && auth.identity.plan == "gold"'
+`
+	e.do(t, "PUT", "/rules", doc, "Content-Type", "application/yaml").want(t, "replace", 200, "application/json")
+	ctx := context.Background()
+	alice := &limiter.Request{Facts: dimensions.Facts{User: "alice"},
+		Header: map[string][]string{"X-Tier": {"pro"}}, Identity: map[string]any{"plan": "gold"}}
+	for range 2 {
+		if !e.lim.Check(ctx, alice).Allowed {
+			t.Fatal("alice denied")
+		}
+	}
+	var ks admin.KeyState
+	r := e.do(t, "GET", "/keys?user=alice&header.X-Tier=pro&claim.plan=gold", "")
+	r.want(t, "inspect with header and claim", 200, "application/json")
+	r.decode(t, &ks)
+	if len(ks.Rules) != 1 || ks.Rules[0].Rule != "pro-tier" || ks.Rules[0].Remaining != 3 {
+		t.Fatalf("inspect with header and claim: %+v, want pro-tier with 3 remaining", ks)
+	}
+	// Without the claim the predicate does not hold: no rule matches.
+	e.do(t, "GET", "/keys?user=alice&header.x-tier=pro", "").decode(t, &ks)
+	if len(ks.Rules) != 0 {
+		t.Errorf("inspect without the claim: %+v, want no rule", ks)
+	}
+	e.do(t, "DELETE", "/keys?user=alice&header.x-tier=pro&claim.plan=gold", "").want(t, "reset", 200, "application/json")
+	e.do(t, "GET", "/keys?user=alice&header.x-tier=pro&claim.plan=gold", "").decode(t, &ks)
+	if len(ks.Rules) != 1 || ks.Rules[0].Remaining != 5 {
+		t.Errorf("after the reset: %+v, want 5 remaining", ks)
+	}
+	for _, path := range []string{"/keys?user=a&header.=x", "/keys?user=a&claim.=x", "/keys?user=a&claim.plan=a&claim.plan=b", "/keys?header.x-tier=pro"} {
+		e.do(t, "GET", path, "").want(t, "inspect "+path, 400, "application/problem+json")
+	}
+	e.do(t, "GET", "/usage?api_key=k&header.x-tier=pro", "").want(t, "usage with a header", 400, "application/problem+json")
+}

@@ -29,9 +29,13 @@
 // custom attribute (app=chat). group, period, format and dry_run are not
 // dimensions.
 //
+// In /keys, parameters "header.<Name>" and "claim.<name>" give the
+// headers and identity claims (as strings) that rules' when predicates
+// see: ?user=alice&header.X-Tier=pro&claim.plan=gold. Without them,
+// predicates see none, and rules that need them do not match.
+//
 // A mode set through the API lasts until the next document replaces the
-// rules. Inspecting a key evaluates predicates without headers or identity
-// claims.
+// rules.
 //
 // # Usage
 //

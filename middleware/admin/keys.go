@@ -18,6 +18,52 @@ var reserved = map[string]bool{"group": true, "period": true, "format": true, "d
 
 var errNoDimension = errors.New("give at least one dimension in the query, as ?user=alice&model=gpt-4o")
 
+// Query parameters named "header.<Name>" and "claim.<name>" give the
+// headers and identity claims that rule predicates (CEL when) see, for
+// GET and DELETE /keys.
+const (
+	headerParam = "header."
+	claimParam  = "claim."
+)
+
+// requestOf reads the request of a /keys query: its dimensions (factsOf),
+// and the headers and identity claims its predicates see. It returns the
+// request and the names of its dimensions.
+func requestOf(q url.Values) (*limiter.Request, []string, error) {
+	rest := url.Values{}
+	req := &limiter.Request{}
+	for name, values := range q {
+		header, isHeader := strings.CutPrefix(name, headerParam)
+		claim, isClaim := strings.CutPrefix(name, claimParam)
+		switch {
+		case !isHeader && !isClaim:
+			rest[name] = values
+			continue
+		case header == "" || claim == "" && isClaim:
+			return nil, nil, errors.New("parameter " + strconv.Quote(name) + " names no header or claim")
+		case len(values) != 1:
+			return nil, nil, errors.New("parameter " + strconv.Quote(name) + " needs exactly one value")
+		}
+		if isHeader {
+			if req.Header == nil {
+				req.Header = http.Header{}
+			}
+			http.Header(req.Header).Set(header, values[0])
+			continue
+		}
+		if req.Identity == nil {
+			req.Identity = map[string]any{}
+		}
+		req.Identity[claim] = values[0]
+	}
+	facts, names, err := factsOf(rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Facts = facts
+	return req, names, nil
+}
+
 // factsOf reads the dimensions in a query: the predefined ones by name
 // (user, tenant, api_key, model, tool, route, client_ip), "method", and
 // any other name as a custom attribute. It returns them and their names.
@@ -27,6 +73,9 @@ func factsOf(q url.Values) (dimensions.Facts, []string, error) {
 	for name, values := range q {
 		if reserved[name] {
 			continue
+		}
+		if strings.HasPrefix(name, headerParam) || strings.HasPrefix(name, claimParam) {
+			return f, nil, errors.New("parameter " + strconv.Quote(name) + ": headers and claims select rules in /keys; they are not dimensions of usage")
 		}
 		if len(values) != 1 || values[0] == "" {
 			return f, nil, errors.New("dimension " + strconv.Quote(name) + " needs exactly one non-empty value")
@@ -97,16 +146,15 @@ type KeyState struct {
 	Rules []RuleState `json:"rules"`
 }
 
-// inspectKey answers what a request with the query's dimensions would get
-// now, changing nothing. Rules whose predicates look at headers or
-// identity claims see neither.
+// inspectKey answers what a request with the query's dimensions (and
+// headers and claims, for predicates) would get now, changing nothing.
 func (h *Handler) inspectKey(w http.ResponseWriter, r *http.Request) {
-	facts, _, err := factsOf(r.URL.Query())
+	req, _, err := requestOf(r.URL.Query())
 	if err != nil {
 		problem(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	d := h.lim.Peek(r.Context(), &limiter.Request{Facts: facts})
+	d := h.lim.Peek(r.Context(), req)
 	if d.Err != nil {
 		problem(w, http.StatusServiceUnavailable, "the store could not answer: "+d.Err.Error())
 		return
@@ -135,14 +183,15 @@ func (h *Handler) inspectKey(w http.ResponseWriter, r *http.Request) {
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
 // resetKey forgets the counters of every rule that matches the query's
-// dimensions, for those dimensions. At least one dimension is required.
+// dimensions (and headers and claims), for those dimensions. At least one
+// dimension is required.
 func (h *Handler) resetKey(w http.ResponseWriter, r *http.Request) {
-	facts, names, err := factsOf(r.URL.Query())
+	req, names, err := requestOf(r.URL.Query())
 	if err != nil {
 		problem(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := h.lim.Reset(r.Context(), &limiter.Request{Facts: facts}); err != nil {
+	if err := h.lim.Reset(r.Context(), req); err != nil {
 		problem(w, http.StatusServiceUnavailable, "the store could not reset: "+err.Error())
 		return
 	}
