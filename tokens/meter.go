@@ -217,6 +217,7 @@ func (m *Meter) feed(p []byte) {
 		if m.sse.onEvent == nil {
 			m.sse.max = m.cfg.maxEvent
 			m.sse.onEvent = m.onEvent
+			m.sse.marks = true
 		}
 		m.sse.write(p)
 	case FormatJSON, FormatNDJSON:
@@ -248,11 +249,19 @@ func sniff(head []byte) Format {
 }
 
 func (m *Meter) onEvent(data []byte) {
-	if looksLikeError(data) {
+	// Most events start with a member that is neither "error", "type" nor
+	// "object": they are told apart without a call to looksLikeError.
+	if (len(data) < 3 || data[0] != '{' || data[1] != '"' || data[2] == 'e' || data[2] == 't' || data[2] == 'o') &&
+		looksLikeError(data) {
 		m.t.sawError = true
 	}
-	if mayCarryUsage(data) {
+	switch m.sse.eventMark {
+	case markPresent:
 		m.deferEvent(data)
+	case markUnknown:
+		if mayCarryUsage(data) {
+			m.deferEvent(data)
+		}
 	}
 }
 

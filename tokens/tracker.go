@@ -167,21 +167,26 @@ func looksLikeError(doc []byte) bool {
 	if len(doc) < 2 || doc[0] != '"' || (doc[1] != 'e' && doc[1] != 't' && doc[1] != 'o') {
 		return false
 	}
-	for _, k := range [...]string{`"error"`, `"type"`, `"object"`} {
-		if len(doc) < len(k) || string(doc[:len(k)]) != k {
-			continue
-		}
-		rest := skipSpace(doc[len(k):])
-		if len(rest) == 0 || rest[0] != ':' {
-			return false
-		}
-		rest = skipSpace(rest[1:])
-		if k == `"error"` {
-			return len(rest) > 0 && !bytes.HasPrefix(rest, []byte("null"))
-		}
-		return bytes.HasPrefix(rest, []byte(`"error"`))
+	// The three keys start with different letters.
+	k := `"error"`
+	switch doc[1] {
+	case 't':
+		k = `"type"`
+	case 'o':
+		k = `"object"`
 	}
-	return false
+	if len(doc) < len(k) || string(doc[:len(k)]) != k {
+		return false
+	}
+	rest := skipSpace(doc[len(k):])
+	if len(rest) == 0 || rest[0] != ':' {
+		return false
+	}
+	rest = skipSpace(rest[1:])
+	if doc[1] == 'e' {
+		return len(rest) > 0 && !bytes.HasPrefix(rest, []byte("null"))
+	}
+	return bytes.HasPrefix(rest, []byte(`"error"`))
 }
 
 // hasNonNullMember reports whether mark occurs in doc other than as a key
@@ -196,20 +201,35 @@ func hasNonNullMember(doc, mark []byte, open bool) bool {
 		rest := doc[i+len(mark):]
 		doc = rest
 		if open {
-			if len(rest) == 0 || rest[0] != '"' {
+			if nonNullAfter(rest) {
 				return true
 			}
-			rest = rest[1:]
+			continue
 		}
-		rest = skipSpace(rest)
-		if len(rest) == 0 || rest[0] != ':' {
-			return true
-		}
-		rest = skipSpace(rest[1:])
-		if !bytes.HasPrefix(rest, []byte("null")) {
+		if nonNullValue(rest) {
 			return true
 		}
 	}
+}
+
+// nonNullAfter reports whether rest, which follows an open "usage" mark,
+// is not the end of a key whose value is null.
+func nonNullAfter(rest []byte) bool {
+	if len(rest) == 0 || rest[0] != '"' {
+		return true
+	}
+	return nonNullValue(rest[1:])
+}
+
+// nonNullValue reports whether rest, which follows a key, is not a colon
+// and a null value.
+func nonNullValue(rest []byte) bool {
+	rest = skipSpace(rest)
+	if len(rest) == 0 || rest[0] != ':' {
+		return true
+	}
+	rest = skipSpace(rest[1:])
+	return !bytes.HasPrefix(rest, []byte("null"))
 }
 
 // indexMark is bytes.Index(doc, mark) for the "usage" mark, anchored on its
