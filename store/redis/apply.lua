@@ -2,32 +2,40 @@
 --
 -- A port of package algorithms (Go), held to it by a differential test.
 -- KEYS[i] is the key of op i. ARGV[1] is now in µs, or "" for Redis TIME;
--- ARGV[2] the shortest TTL in ms (0: none). ARGV[7i-4 .. 7i+2] are op i's
--- kind, limit, period, burst, offset, cost and flags, where offset is
--- already reduced to [0, period), cost clamped to [-2^53, 2^53], and
--- flags = 1 (Force) + 2 (Shadow).
+-- ARGV[2] the shortest TTL in ms (0: none). ARGV[5i-2 .. 5i+2] are op i's
+-- kind*4 + flags, limit, period, burst (token bucket, GCRA) or offset
+-- (windows), and cost, where offset is already reduced to [0, period),
+-- cost clamped to [-2^53, 2^53], and flags = 1 (Force) + 2 (Shadow).
 -- State per key: a string "s0 s1 s2" (the three int64s of algorithms.State).
 -- Reply: "admitted" then, per op, "allowed reason remaining retry reset",
 -- separated by single spaces.
 --
--- Lua numbers are doubles. Values below 2^53 are exact; larger ones (GCRA
--- arrival times, products such as Limit*Period, long retry times) are
--- tables of base-2^24 limbs, little-endian, normalized: a value up to 2^53
--- is always a plain number, so the common case never builds a table.
+-- Lua numbers are doubles, exact for integers below 2^53. Each op runs a
+-- fast path in plain doubles, which checks that every sum and product it
+-- forms stays below 2^53 (a rounded result of nonnegative integers is
+-- below 2^53 only if the exact one is, so the check is exact); when one
+-- does not, the op starts over in exactOp, which computes with base-2^24
+-- limbs (products such as Limit*Period, GCRA arrival times past 2^53 µs).
+-- Quotients of integers below 2^53 are exact in doubles: floor(a/d) needs
+-- no limbs. Every call pays for the closures it defines, and each
+-- redis.call and library call costs more than the arithmetic of an op,
+-- so the fast paths are few closures and the exact code is defined only
+-- when an op needs it.
 
 local TWO53 = 9007199254740992
-local BASE = 16777216 -- 2^24
 local MAXLEVEL = TWO53
 local MAXTTLMS = 9007199254740 -- floor(2^53 / 1000): about 285 years
-local floor, max, min = math.floor, math.max, math.min
+local floor, max, min, tonumber, format = math.floor, math.max, math.min, tonumber, string.format
 
--- The arithmetic below (limbs and their fast paths) and the algorithms are
--- defined on first use: a script call pays for the closures it needs only.
-local MAXI64, limbs, norm, add, sub, mul, cmp, divmod, divmodSat, divCeil, fmtbig, parsebig
-local arithLoaded = false
-local function loadArith()
-  if arithLoaded then return end
-  arithLoaded = true
+-- loadExact defines exactOp, the exact arithmetic (base-2^24 limbs) and
+-- exactOp: the algorithms that need it, computed exactly at any size. The
+-- fast paths above call it for an op whose values leave the exact range of
+-- doubles; it is the port's reference, and the fast paths return what it
+-- would.
+local exactOp, exactParse, exactFmt
+local function loadExact()
+  local BASE = 16777216 -- 2^24
+  local MAXI64, limbs, norm, add, sub, mul, cmp, divmod, divmodSat, divCeil, fmtbig, parsebig
   MAXI64 = {16777215, 16777215, 32767} -- 2^63-1
   limbs = function(v)
     if type(v) == 'table' then return v end
@@ -203,34 +211,204 @@ local function loadArith()
     return big
   end
 
-end
 
-local function fmt(v)
-  if type(v) == 'number' then return string.format('%d', v) end
-  loadArith()
-  return fmtbig(v)
-end
-
--- parse reads a stored int64: a number when at most 2^53 in magnitude,
--- else limbs (only GCRA arrival times get there; they are never negative).
-local function parse(s)
-  local v = tonumber(s)
-  if v ~= nil and v >= -TWO53 and v <= TWO53 then
-    if v ~= floor(v) then return nil end
-    return v
+  local function fmt(v)
+    if type(v) == 'number' then return string.format('%d', v) end
+    return fmtbig(v)
   end
-  loadArith()
-  return parsebig(s)
+
+  -- parse reads a stored int64: a number when at most 2^53 in magnitude,
+  -- else limbs (only GCRA arrival times get there; they are never negative).
+  local function parse(s)
+    local v = tonumber(s)
+    if v ~= nil and v >= -TWO53 and v <= TWO53 then
+      if v ~= floor(v) then return nil end
+      return v
+    end
+    return parsebig(s)
+  end
+
+  local slidingWindow, tokenBucket, gcra
+  do
+    local function slidingReset(ws, P, now, curr, prev)
+      if curr > 0 then return ws + 2 * P - now end
+      if prev > 0 then return ws + P - now end
+      return 0
+    end
+
+    slidingWindow = function(L, P, off, now, cost, force, s0, s1, s2)
+      local ws = now - (now - off) % P
+      -- A clock that went back behind the key's window stays at its start.
+      if (s1 > 0 or s2 > 0) and s0 > ws then ws = s0 end
+      local curr, prev = 0, 0
+      if s0 == ws then curr, prev = s1, s2 elseif s0 == ws - P then prev = s1 end
+      local e = max(0, now - ws)
+      -- d = L - est, where est = ceil(prev*(P-e)/P) + curr may pass 2^53:
+      -- d keeps the sign and, when it matters, the exact value.
+      local d = (L - curr) - divCeil(mul(prev, P - e), P)
+      local want = cost
+      if want < 1 then want = 1 end
+      if cost < 0 then
+        curr = curr + cost
+        if curr < 0 then
+          prev = min(max(prev + curr, 0), MAXLEVEL)
+          curr = 0
+        end
+      elseif force and cost > 0 then
+        curr = min(max(curr + cost, 0), MAXLEVEL)
+      elseif want > L then
+        return nil, nil, nil, 0, 2, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
+      elseif d < want then
+        local retry
+        local room = (L - curr) - want
+        if room >= 0 then
+          local q = divmod(mul(room, P), prev)
+          retry = P - q - e
+        else
+          local q = divmod(mul(L - want, P), curr)
+          retry = P - e + P - q
+        end
+        retry = retry + e - (now - ws) -- until the clock is back in the window
+        return nil, nil, nil, 0, 1, max(0, d), retry, slidingReset(ws, P, now, curr, prev)
+      elseif cost > 0 then
+        curr = curr + cost
+      end
+      if curr == 0 and prev == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
+      d = (L - curr) - divCeil(mul(prev, P - e), P)
+      return ws, curr, prev, 1, 0, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
+    end
+  end
+  do
+    -- drainTime is how long until units more units of a bucket have drained.
+    -- A clock that went back behind the last refill (behind µs) drains
+    -- nothing until it is back there.
+    local function drainTime(units, P, L, frac, behind)
+      if units <= 0 then return 0 end
+      local d = divCeil(sub(mul(units, P), frac), L)
+      if behind > 0 then
+        local top = sub(MAXI64, behind)
+        if cmp(d, top) > 0 then d = top end
+        d = add(d, behind)
+      end
+      return d
+    end
+
+    tokenBucket = function(L, P, B, now, cost, force, level, last, frac)
+      if level <= 0 then
+        level, frac, last = 0, 0, now
+      elseif now > last then
+        local q, r = divmod(add(mul(now - last, L), frac), P)
+        if cmp(q, level) >= 0 then
+          level, frac = 0, 0
+        else
+          level, frac = level - q, r
+        end
+        last = now
+      end
+      local behind = max(0, last - now)
+      local want = cost
+      if want < 1 then want = 1 end
+      if cost < 0 then
+        level = min(max(level + cost, 0), MAXLEVEL)
+      elseif force and cost > 0 then
+        if level > MAXLEVEL - cost then
+          -- Units used saturate at exactly MaxLimit, as GCRA's do.
+          level, frac = MAXLEVEL, 0
+        else
+          level = level + cost
+        end
+      elseif want > B then
+        return nil, nil, nil, 0, 2, max(0, B - level), 0, drainTime(level, P, L, frac, behind)
+      elseif level > B - want then
+        return nil, nil, nil, 0, 1, max(0, B - level), drainTime(level - (B - want), P, L, frac, behind), drainTime(level, P, L, frac, behind)
+      elseif cost > 0 then
+        level = level + cost
+      end
+      if level == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
+      return level, last, frac, 1, 0, max(0, B - level), 0, drainTime(level, P, L, frac, behind)
+    end
+  end
+  do
+    -- gcraRemaining is floor((B*P - x)/P) when x < B*P, else 0; that is
+    -- B - ceil(x/P), which needs no product.
+    local function gcraRemaining(x, B, P)
+      local c = divCeil(x, P)
+      if type(c) == 'table' or c >= B then return 0 end
+      return B - c
+    end
+
+    local TWO62 = 4611686018427387904
+    local LOW62 = {16777215, 16777215, 16383} -- 2^62-1
+
+    -- split62 returns the low 62 bits and the high bits of a >= 2^62.
+    local function split62(a)
+      local t = limbs(a)
+      local l3 = t[3] or 0
+      local top = l3 % 16384
+      local hi = (l3 - top) / 16384 + (t[4] or 0) * 1024 + (t[5] or 0) * 17179869184 + (t[6] or 0) * 288230376151711744
+      return norm({t[1], t[2] or 0, top}), hi
+    end
+
+    -- gcra: the arrival time is tat (below 2^62 µs, hi 0) or hi*2^62 + tat.
+    gcra = function(L, P, B, now, cost, force, tat, tatFrac, hi)
+      -- x: how far the arrival time lies ahead of now, in 1/L µs.
+      local x = 0
+      if hi ~= 0 then
+        local at = add(mul(hi, TWO62), tat)
+        if cmp(at, now) > 0 then x = add(mul(sub(at, now), L), tatFrac) end
+      else
+        local c = cmp(tat, now)
+        if c > 0 or (c == 0 and tatFrac > 0) then
+          x = add(mul(sub(tat, now), L), tatFrac)
+        end
+      end
+      local want = cost
+      if want < 1 then want = 1 end
+      if cost < 0 then
+        local refund = mul(-cost, P)
+        if cmp(refund, x) >= 0 then x = 0 else x = sub(x, refund) end
+      elseif force and cost > 0 then
+        x = add(x, mul(cost, P))
+        local ceiling = mul(MAXLEVEL, P)
+        if cmp(x, ceiling) > 0 then x = ceiling end
+      elseif want > B then
+        return nil, nil, nil, 0, 2, gcraRemaining(x, B, P), 0, divCeil(x, L)
+      elseif cmp(x, mul(B - want, P)) > 0 then -- x + want*P > B*P
+        local retry = divCeil(sub(x, mul(B - want, P)), L)
+        return nil, nil, nil, 0, 1, gcraRemaining(x, B, P), retry, divCeil(x, L)
+      elseif cost > 0 then
+        x = add(x, mul(cost, P))
+      end
+      if x == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
+      local q, r = divmod(x, L)
+      local at = add(q, now)
+      local rem, reset = gcraRemaining(x, B, P), divCeil(x, L)
+      if cmp(at, LOW62) <= 0 then return at, r, 0, 1, 0, rem, 0, reset end
+      -- From 2^62 µs on, the high bits go to s2, as in package algorithms.
+      local lo, h = split62(at)
+      return lo, r, h, 1, 0, rem, 0, reset
+    end
+  end
+
+  exactOp = function(kind, L, P, B, off, now, cost, force, a, b, c)
+    if kind == 2 then return slidingWindow(L, P, off, now, cost, force, a, b, c) end
+    if kind == 3 then return tokenBucket(L, P, B, now, cost, force, a, b, c) end
+    return gcra(L, P, B, now, cost, force, a, b, c)
+  end
+  exactParse, exactFmt = parse, fmt
+end
+
+local function exact(kind, L, P, B, off, now, cost, force, a, b, c)
+  if exactOp == nil then loadExact() end
+  return exactOp(kind, L, P, B, off, now, cost, force, a, b, c)
 end
 
 -- Each algorithm returns the new state (nil: unchanged) and the result:
 -- s0, s1, s2, allowed, reason, remaining, retryAfter, resetAfter.
-
 local fixedWindow, slidingWindow, tokenBucket, gcra, concurrency
 
--- loadAlgorithms defines the algorithms; the arithmetic only for those that need it.
-local function loadAlgorithms(kind)
-  if kind ~= 1 and kind ~= 5 then loadArith() end
+-- loadAlgorithm defines the fast path of kind.
+local function loadAlgorithm(kind)
   if kind == 1 then
   fixedWindow = function(L, P, off, now, cost, force, s0, s1)
     local ws = now - (now - off) % P
@@ -270,9 +448,12 @@ local function loadAlgorithms(kind)
     local curr, prev = 0, 0
     if s0 == ws then curr, prev = s1, s2 elseif s0 == ws - P then prev = s1 end
     local e = max(0, now - ws)
-    -- d = L - est, where est = ceil(prev*(P-e)/P) + curr may pass 2^53:
-    -- d keeps the sign and, when it matters, the exact value.
-    local d = (L - curr) - divCeil(mul(prev, P - e), P)
+    -- d = L - est, where est = ceil(prev*(P-e)/P) + curr.
+    local w = prev * (P - e)
+    if w >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
+    local q = floor(w / P)
+    if q * P < w then q = q + 1 end
+    local d = (L - curr) - q
     local want = cost
     if want < 1 then want = 1 end
     if cost < 0 then
@@ -289,11 +470,13 @@ local function loadAlgorithms(kind)
       local retry
       local room = (L - curr) - want
       if room >= 0 then
-        local q = divmod(mul(room, P), prev)
-        retry = P - q - e
+        local m = room * P
+        if m >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
+        retry = P - floor(m / prev) - e
       else
-        local q = divmod(mul(L - want, P), curr)
-        retry = P - e + P - q
+        local m = (L - want) * P
+        if m >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
+        retry = P - e + P - floor(m / curr)
       end
       retry = retry + e - (now - ws) -- until the clock is back in the window
       return nil, nil, nil, 0, 1, max(0, d), retry, slidingReset(ws, P, now, curr, prev)
@@ -301,34 +484,48 @@ local function loadAlgorithms(kind)
       curr = curr + cost
     end
     if curr == 0 and prev == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-    d = (L - curr) - divCeil(mul(prev, P - e), P)
+    w = prev * (P - e)
+    if w >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
+    q = floor(w / P)
+    if q * P < w then q = q + 1 end
+    d = (L - curr) - q
     return ws, curr, prev, 1, 0, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
   end
 
   elseif kind == 3 then
-  -- drainTime is how long until units more units of a bucket have drained.
-  -- A clock that went back behind the last refill (behind µs) drains
-  -- nothing until it is back there.
+  -- drainTime is how long until units more units of a bucket have drained,
+  -- or nil when that needs exactOp. A clock that went back behind the last
+  -- refill (behind µs) drains nothing until it is back there.
   local function drainTime(units, P, L, frac, behind)
     if units <= 0 then return 0 end
-    local d = divCeil(sub(mul(units, P), frac), L)
-    if behind > 0 then
-      local top = sub(MAXI64, behind)
-      if cmp(d, top) > 0 then d = top end
-      d = add(d, behind)
-    end
+    local m = units * P
+    if m >= TWO53 then return nil end
+    m = m - frac
+    local d = floor(m / L)
+    if d * L < m then d = d + 1 end
+    d = d + behind
+    if d >= TWO53 then return nil end
     return d
   end
 
-  tokenBucket = function(L, P, B, now, cost, force, level, last, frac)
+  tokenBucket = function(L, P, B, now, cost, force, s0, s1, s2)
+    local level, last, frac = s0, s1, s2
     if level <= 0 then
       level, frac, last = 0, 0, now
     elseif now > last then
-      local q, r = divmod(add(mul(now - last, L), frac), P)
-      if cmp(q, level) >= 0 then
+      local t = (now - last) * L + frac
+      if t < TWO53 then
+        local q = floor(t / P)
+        if q >= level then
+          level, frac = 0, 0
+        else
+          level, frac = level - q, t - q * P
+        end
+      elseif level * P < TWO53 then
+        -- (now-last)*L + frac >= 2^53 > level*P: the bucket drained.
         level, frac = 0, 0
       else
-        level, frac = level - q, r
+        return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2)
       end
       last = now
     end
@@ -345,75 +542,74 @@ local function loadAlgorithms(kind)
         level = level + cost
       end
     elseif want > B then
-      return nil, nil, nil, 0, 2, max(0, B - level), 0, drainTime(level, P, L, frac, behind)
+      local reset = drainTime(level, P, L, frac, behind)
+      if reset == nil then return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2) end
+      return nil, nil, nil, 0, 2, max(0, B - level), 0, reset
     elseif level > B - want then
-      return nil, nil, nil, 0, 1, max(0, B - level), drainTime(level - (B - want), P, L, frac, behind), drainTime(level, P, L, frac, behind)
+      local retry, reset = drainTime(level - (B - want), P, L, frac, behind), drainTime(level, P, L, frac, behind)
+      if reset == nil or retry == nil then return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2) end
+      return nil, nil, nil, 0, 1, max(0, B - level), retry, reset
     elseif cost > 0 then
       level = level + cost
     end
     if level == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-    return level, last, frac, 1, 0, max(0, B - level), 0, drainTime(level, P, L, frac, behind)
+    local reset = drainTime(level, P, L, frac, behind)
+    if reset == nil then return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2) end
+    return level, last, frac, 1, 0, max(0, B - level), 0, reset
   end
 
   elseif kind == 4 then
-  -- gcraRemaining is floor((B*P - x)/P) when x < B*P, else 0; that is
-  -- B - ceil(x/P), which needs no product.
-  local function gcraRemaining(x, B, P)
-    local c = divCeil(x, P)
-    if type(c) == 'table' or c >= B then return 0 end
-    return B - c
-  end
-
-  local TWO62 = 4611686018427387904
-  local LOW62 = {16777215, 16777215, 16383} -- 2^62-1
-
-  -- split62 returns the low 62 bits and the high bits of a >= 2^62.
-  local function split62(a)
-    local t = limbs(a)
-    local l3 = t[3] or 0
-    local top = l3 % 16384
-    local hi = (l3 - top) / 16384 + (t[4] or 0) * 1024 + (t[5] or 0) * 17179869184 + (t[6] or 0) * 288230376151711744
-    return norm({t[1], t[2] or 0, top}), hi
-  end
-
-  -- gcra: the arrival time is tat (below 2^62 µs, hi 0) or hi*2^62 + tat.
-  gcra = function(L, P, B, now, cost, force, tat, tatFrac, hi)
-    -- x: how far the arrival time lies ahead of now, in 1/L µs.
+  -- gcra: the arrival time is s0 + s1/L µs; s2 (its bits from 2^62 µs on)
+  -- is 0 here. x is how far it lies ahead of now, in 1/L µs; below 2^53,
+  -- x > k*P is ceil(x/P) > k, which needs no product.
+  gcra = function(L, P, B, now, cost, force, s0, s1, s2)
+    if s2 ~= 0 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
     local x = 0
-    if hi ~= 0 then
-      local at = add(mul(hi, TWO62), tat)
-      if cmp(at, now) > 0 then x = add(mul(sub(at, now), L), tatFrac) end
-    else
-      local c = cmp(tat, now)
-      if c > 0 or (c == 0 and tatFrac > 0) then
-        x = add(mul(sub(tat, now), L), tatFrac)
-      end
+    if s0 > now or (s0 == now and s1 > 0) then
+      x = (s0 - now) * L + s1
+      if x >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
     end
     local want = cost
     if want < 1 then want = 1 end
     if cost < 0 then
-      local refund = mul(-cost, P)
-      if cmp(refund, x) >= 0 then x = 0 else x = sub(x, refund) end
+      -- A refund of 2^53 or more exceeds any x here.
+      local refund = -cost * P
+      if refund >= x then x = 0 else x = x - refund end
     elseif force and cost > 0 then
-      x = add(x, mul(cost, P))
-      local ceiling = mul(MAXLEVEL, P)
-      if cmp(x, ceiling) > 0 then x = ceiling end
-    elseif want > B then
-      return nil, nil, nil, 0, 2, gcraRemaining(x, B, P), 0, divCeil(x, L)
-    elseif cmp(x, mul(B - want, P)) > 0 then -- x + want*P > B*P
-      local retry = divCeil(sub(x, mul(B - want, P)), L)
-      return nil, nil, nil, 0, 1, gcraRemaining(x, B, P), retry, divCeil(x, L)
-    elseif cost > 0 then
-      x = add(x, mul(cost, P))
+      -- The ceiling, 2^53 * P, is above any x here.
+      x = x + cost * P
+      if x >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
+    else
+      local c = floor(x / P) -- ceil(x/P)
+      if c * P < x then c = c + 1 end
+      local rem = 0
+      if c < B then rem = B - c end
+      if want > B or c > B - want then
+        local reset = floor(x / L)
+        if reset * L < x then reset = reset + 1 end
+        if want > B then return nil, nil, nil, 0, 2, rem, 0, reset end
+        -- (B-want)*P < x < 2^53: exact.
+        local over = x - (B - want) * P
+        local retry = floor(over / L)
+        if retry * L < over then retry = retry + 1 end
+        return nil, nil, nil, 0, 1, rem, retry, reset
+      end
+      if cost > 0 then
+        x = x + cost * P
+        if x >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
+      end
     end
     if x == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-    local q, r = divmod(x, L)
-    local at = add(q, now)
-    local rem, reset = gcraRemaining(x, B, P), divCeil(x, L)
-    if cmp(at, LOW62) <= 0 then return at, r, 0, 1, 0, rem, 0, reset end
-    -- From 2^62 µs on, the high bits go to s2, as in package algorithms.
-    local lo, h = split62(at)
-    return lo, r, h, 1, 0, rem, 0, reset
+    local q = floor(x / L)
+    local at = q + now
+    if at >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
+    local c = floor(x / P)
+    if c * P < x then c = c + 1 end
+    local rem = 0
+    if c < B then rem = B - c end
+    local reset = q
+    if q * L < x then reset = q + 1 end
+    return at, x - q * L, 0, 1, 0, rem, 0, reset
   end
 
   else
@@ -453,20 +649,25 @@ if now == nil then
 end
 
 local minTTL = tonumber(ARGV[2]) or 0
+local nkeys = #KEYS
 local states, order, loaded = {}, {}, {}
-local out = {''}
+-- vals: admitted, then allowed, reason, remaining, retry, reset per op;
+-- big: whether one is limbs (an exactOp result past 2^53).
+local vals, big = {0}, false
 local admitted = true
 -- One MGET reads every key of a batch: each redis.call costs more than
 -- the arithmetic of an op.
 local raws
-if #KEYS > 1 then raws = redis.call('MGET', unpack(KEYS)) end
-for i = 1, #KEYS do
+if nkeys > 1 then raws = redis.call('MGET', unpack(KEYS)) end
+for i = 1, nkeys do
   local key = KEYS[i]
-  local a = i * 7 - 4
-  local kind, L, P, B, off, cost, flags = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  if flags == nil or kind == nil or L == nil or P == nil or B == nil or off == nil or cost == nil then
+  local a = i * 5 - 2
+  local kf, L, P, X, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  if kf == nil or L == nil or P == nil or X == nil or cost == nil then
     return redis.error_reply('ERR tollgate: malformed op ' .. i)
   end
+  local flags = kf % 4
+  local kind = (kf - flags) / 4
   local force, shadow = flags % 2 == 1, flags >= 2
   local st = states[key]
   if st == nil then
@@ -474,19 +675,20 @@ for i = 1, #KEYS do
     local raw
     if raws then raw = raws[i] else raw = redis.call('GET', key) end
     if raw then
-      local a, b, c = string.match(raw, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
-      a, b, c = parse(a or ''), parse(b or ''), parse(c or '')
-      if a == nil or b == nil or c == nil or type(b) == 'table' or type(c) == 'table' or (type(a) == 'table' and kind ~= 4) then
-        return redis.error_reply('ERR tollgate: malformed state in ' .. key)
+      local sa, sb, sc = string.match(raw, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
+      if sa == nil then return redis.error_reply('ERR tollgate: malformed state in ' .. key) end
+      local x, y, z = tonumber(sa), tonumber(sb), tonumber(sc)
+      if x < -TWO53 or x > TWO53 or y < -TWO53 or y > TWO53 or z < -TWO53 or z > TWO53 then
+        if exactParse == nil then loadExact() end
+        x, y, z = exactParse(sa), exactParse(sb), exactParse(sc)
+        if x == nil or y == nil or z == nil or type(y) == 'table' or type(z) == 'table' or (type(x) == 'table' and kind ~= 4) then
+          return redis.error_reply('ERR tollgate: malformed state in ' .. key)
+        end
       end
-      st[1], st[2], st[3] = a, b, c
+      st[1], st[2], st[3] = x, y, z
     end
     states[key] = st
     order[#order + 1] = key
-  end
-  if not loaded[kind] then
-    loadAlgorithms(kind)
-    loaded[kind] = true
   end
   local s0, s1, s2, ok, reason, rem, retry, reset
   if L == 0 then
@@ -495,18 +697,28 @@ for i = 1, #KEYS do
     else
       ok, reason, rem, retry, reset = 0, 2, 0, 0, 0
     end
-  elseif kind == 1 then
-    s0, s1, s2, ok, reason, rem, retry, reset = fixedWindow(L, P, off, now, cost, force, st[1], st[2])
-  elseif kind == 2 then
-    s0, s1, s2, ok, reason, rem, retry, reset = slidingWindow(L, P, off, now, cost, force, st[1], st[2], st[3])
-  elseif kind == 3 then
-    if B == 0 then B = L end
-    s0, s1, s2, ok, reason, rem, retry, reset = tokenBucket(L, P, B, now, cost, force, st[1], st[2], st[3])
-  elseif kind == 4 then
-    if B == 0 then B = L end
-    s0, s1, s2, ok, reason, rem, retry, reset = gcra(L, P, B, now, cost, force, st[1], st[2], st[3])
   else
-    s0, s1, s2, ok, reason, rem, retry, reset = concurrency(L, P, now, cost, force, st[1], st[2])
+    if not loaded[kind] then
+      loadAlgorithm(kind)
+      loaded[kind] = true
+    end
+    if kind == 1 then
+      s0, s1, s2, ok, reason, rem, retry, reset = fixedWindow(L, P, X, now, cost, force, st[1], st[2])
+    elseif kind == 2 then
+      s0, s1, s2, ok, reason, rem, retry, reset = slidingWindow(L, P, X, now, cost, force, st[1], st[2], st[3])
+    elseif kind == 3 then
+      if X == 0 then X = L end
+      s0, s1, s2, ok, reason, rem, retry, reset = tokenBucket(L, P, X, now, cost, force, st[1], st[2], st[3])
+    elseif kind == 4 then
+      if X == 0 then X = L end
+      if type(st[1]) == 'table' then
+        s0, s1, s2, ok, reason, rem, retry, reset = exact(4, L, P, X, 0, now, cost, force, st[1], st[2], st[3])
+      else
+        s0, s1, s2, ok, reason, rem, retry, reset = gcra(L, P, X, now, cost, force, st[1], st[2], st[3])
+      end
+    else
+      s0, s1, s2, ok, reason, rem, retry, reset = concurrency(L, P, now, cost, force, st[1], st[2])
+    end
   end
   if s0 ~= nil then
     st[1], st[2], st[3] = s0, s1, s2
@@ -514,15 +726,14 @@ for i = 1, #KEYS do
   end
   st[5] = reset
   if ok == 0 and not shadow then admitted = false end
-  if type(retry) == 'number' and type(reset) == 'number' then
-    out[#out + 1] = string.format('%d %d %d %d %d', ok, reason, rem, retry, reset)
-  else
-    out[#out + 1] = string.format('%d %d %d %s %s', ok, reason, rem, fmt(retry), fmt(reset))
-  end
+  if type(retry) == 'table' then retry = exactFmt(retry); big = true end
+  if type(reset) == 'table' then reset = exactFmt(reset); big = true end
+  local n = #vals
+  vals[n + 1], vals[n + 2], vals[n + 3], vals[n + 4], vals[n + 5] = ok, reason, rem, retry, reset
 end
 
 if admitted then
-  out[1] = '1'
+  vals[1] = 1
   for _, key in ipairs(order) do
     local st = states[key]
     if st[4] then
@@ -540,15 +751,21 @@ if admitted then
         end
         local v
         if type(st[1]) == 'number' then
-          v = string.format('%d %d %d', st[1], st[2], st[3])
+          v = format('%d %d %d', st[1], st[2], st[3])
         else
-          v = fmt(st[1]) .. ' ' .. fmt(st[2]) .. ' ' .. fmt(st[3])
+          v = exactFmt(st[1]) .. ' ' .. format('%d %d', st[2], st[3])
         end
         redis.call('SET', key, v, 'PX', ms)
       end
     end
   end
-else
-  out[1] = '0'
 end
-return table.concat(out, ' ')
+if not big then
+  if nkeys == 1 then return format('%d %d %d %d %d %d', vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]) end
+  -- One format call, within Lua's limit on the arguments of a call.
+  if nkeys <= 32 then return format('%d' .. string.rep(' %d', 5 * nkeys), unpack(vals)) end
+end
+for i = 1, #vals do
+  if type(vals[i]) == 'number' then vals[i] = format('%d', vals[i]) end
+end
+return table.concat(vals, ' ')

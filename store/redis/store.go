@@ -352,23 +352,26 @@ func (c *call) build(s *Store, now int64, ops []store.Op, idx []int, inverse boo
 			}
 			shadow = false
 		}
-		off := p.Offset % p.Period
-		if off < 0 {
-			off += p.Period
+		// The fourth argument is the burst for the buckets, the offset for
+		// the windows: no algorithm reads both.
+		x := p.Burst
+		if p.Kind == algorithms.FixedWindow || p.Kind == algorithms.SlidingWindow {
+			x = p.Offset % p.Period
+			if x < 0 {
+				x += p.Period
+			}
 		}
-		for _, v := range [...]int64{int64(p.Kind), p.Limit, p.Period, p.Burst, off, cost} {
+		kf := int64(p.Kind) * 4
+		if mode == algorithms.Force {
+			kf++
+		}
+		if shadow {
+			kf += 2
+		}
+		for _, v := range [...]int64{kf, p.Limit, p.Period, x, cost} {
 			b = strconv.AppendInt(b, v, 10)
 			ends = append(ends, len(b))
 		}
-		flags := byte('0')
-		if mode == algorithms.Force {
-			flags++
-		}
-		if shadow {
-			flags += 2
-		}
-		b = append(b, flags)
-		ends = append(ends, len(b))
 	}
 	c.text, c.ends = b, ends
 	// One string for every key and argument: one allocation per call.
