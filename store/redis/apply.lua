@@ -11,30 +11,33 @@
 -- separated by single spaces.
 --
 -- Lua numbers are doubles, exact for integers below 2^53. Each op runs a
--- fast path in plain doubles, which checks that every sum and product it
--- forms stays below 2^53 (a rounded result of nonnegative integers is
+-- fast path in plain doubles that checks every sum and product it forms
+-- stays below 2^53 (a rounded sum or product of nonnegative integers is
 -- below 2^53 only if the exact one is, so the check is exact); when one
--- does not, the op starts over in exactOp, which computes with base-2^24
--- limbs (products such as Limit*Period, GCRA arrival times past 2^53 µs).
--- Quotients of integers below 2^53 are exact in doubles: floor(a/d) needs
--- no limbs. Every call pays for the closures it defines, and each
--- redis.call and library call costs more than the arithmetic of an op,
--- so the fast paths are few closures and the exact code is defined only
--- when an op needs it.
+-- does not, the op starts over in exactOp (see loadExact), which computes
+-- with base-2^24 limbs. Quotients of integers below 2^53 are exact in
+-- doubles: floor(a/d) needs no limbs.
+--
+-- Every call pays for each closure, table and upvalue it creates (and for
+-- collecting them) and for each redis.call, more than for the arithmetic of
+-- an op: the fast paths are inline, a batch of one key keeps its state in
+-- locals, and the exact code is defined only when an op needs it.
 
 local TWO53 = 9007199254740992
 local MAXLEVEL = TWO53
 local MAXTTLMS = 9007199254740 -- floor(2^53 / 1000): about 285 years
 local floor, max, min, tonumber, format = math.floor, math.max, math.min, tonumber, string.format
 
--- loadExact defines exactOp, the exact arithmetic (base-2^24 limbs) and
--- exactOp: the algorithms that need it, computed exactly at any size. The
--- fast paths above call it for an op whose values leave the exact range of
--- doubles; it is the port's reference, and the fast paths return what it
--- would.
-local exactOp, exactParse, exactFmt
+-- loadExact returns exactOp(kind, L, P, B, off, now, cost, force, s0, s1,
+-- s2), which runs sliding window, token bucket or GCRA exactly at any size
+-- with base-2^24 limbs, and the parse and format of int64s that may be
+-- limbs. It is the port's reference: a fast path returns what it would.
+-- It captures no upvalue, so that defining it costs a call little.
 local function loadExact()
+  local TWO53 = 9007199254740992
+  local MAXLEVEL = TWO53
   local BASE = 16777216 -- 2^24
+  local floor, max, min = math.floor, math.max, math.min
   local MAXI64, limbs, norm, add, sub, mul, cmp, divmod, divmodSat, divCeil, fmtbig, parsebig
   MAXI64 = {16777215, 16777215, 32767} -- 2^63-1
   limbs = function(v)
@@ -390,255 +393,12 @@ local function loadExact()
     end
   end
 
-  exactOp = function(kind, L, P, B, off, now, cost, force, a, b, c)
+  local function exactOp(kind, L, P, B, off, now, cost, force, a, b, c)
     if kind == 2 then return slidingWindow(L, P, off, now, cost, force, a, b, c) end
     if kind == 3 then return tokenBucket(L, P, B, now, cost, force, a, b, c) end
     return gcra(L, P, B, now, cost, force, a, b, c)
   end
-  exactParse, exactFmt = parse, fmt
-end
-
-local function exact(kind, L, P, B, off, now, cost, force, a, b, c)
-  if exactOp == nil then loadExact() end
-  return exactOp(kind, L, P, B, off, now, cost, force, a, b, c)
-end
-
--- Each algorithm returns the new state (nil: unchanged) and the result:
--- s0, s1, s2, allowed, reason, remaining, retryAfter, resetAfter.
-local fixedWindow, slidingWindow, tokenBucket, gcra, concurrency
-
--- loadAlgorithm defines the fast path of kind.
-local function loadAlgorithm(kind)
-  if kind == 1 then
-  fixedWindow = function(L, P, off, now, cost, force, s0, s1)
-    local ws = now - (now - off) % P
-    -- A clock that went back behind the key's window stays in it.
-    if s1 > 0 and s0 > ws then ws = s0 end
-    local count = s1
-    if s0 ~= ws then count = 0 end
-    local reset = ws + P - now
-    local want = cost
-    if want < 1 then want = 1 end
-    if cost < 0 or (force and cost > 0) then
-      count = min(max(count + cost, 0), MAXLEVEL)
-    elseif want > L then
-      local ttl = reset
-      if count == 0 then ttl = 0 end
-      return nil, nil, nil, 0, 2, max(0, L - count), 0, ttl
-    elseif count > L - want then
-      return nil, nil, nil, 0, 1, max(0, L - count), reset, reset
-    elseif cost > 0 then
-      count = count + cost
-    end
-    if count == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-    return ws, count, 0, 1, 0, max(0, L - count), 0, reset
-  end
-
-  elseif kind == 2 then
-  local function slidingReset(ws, P, now, curr, prev)
-    if curr > 0 then return ws + 2 * P - now end
-    if prev > 0 then return ws + P - now end
-    return 0
-  end
-
-  slidingWindow = function(L, P, off, now, cost, force, s0, s1, s2)
-    local ws = now - (now - off) % P
-    -- A clock that went back behind the key's window stays at its start.
-    if (s1 > 0 or s2 > 0) and s0 > ws then ws = s0 end
-    local curr, prev = 0, 0
-    if s0 == ws then curr, prev = s1, s2 elseif s0 == ws - P then prev = s1 end
-    local e = max(0, now - ws)
-    -- d = L - est, where est = ceil(prev*(P-e)/P) + curr.
-    local w = prev * (P - e)
-    if w >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
-    local q = floor(w / P)
-    if q * P < w then q = q + 1 end
-    local d = (L - curr) - q
-    local want = cost
-    if want < 1 then want = 1 end
-    if cost < 0 then
-      curr = curr + cost
-      if curr < 0 then
-        prev = min(max(prev + curr, 0), MAXLEVEL)
-        curr = 0
-      end
-    elseif force and cost > 0 then
-      curr = min(max(curr + cost, 0), MAXLEVEL)
-    elseif want > L then
-      return nil, nil, nil, 0, 2, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
-    elseif d < want then
-      local retry
-      local room = (L - curr) - want
-      if room >= 0 then
-        local m = room * P
-        if m >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
-        retry = P - floor(m / prev) - e
-      else
-        local m = (L - want) * P
-        if m >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
-        retry = P - e + P - floor(m / curr)
-      end
-      retry = retry + e - (now - ws) -- until the clock is back in the window
-      return nil, nil, nil, 0, 1, max(0, d), retry, slidingReset(ws, P, now, curr, prev)
-    elseif cost > 0 then
-      curr = curr + cost
-    end
-    if curr == 0 and prev == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-    w = prev * (P - e)
-    if w >= TWO53 then return exact(2, L, P, 0, off, now, cost, force, s0, s1, s2) end
-    q = floor(w / P)
-    if q * P < w then q = q + 1 end
-    d = (L - curr) - q
-    return ws, curr, prev, 1, 0, max(0, d), 0, slidingReset(ws, P, now, curr, prev)
-  end
-
-  elseif kind == 3 then
-  -- drainTime is how long until units more units of a bucket have drained,
-  -- or nil when that needs exactOp. A clock that went back behind the last
-  -- refill (behind µs) drains nothing until it is back there.
-  local function drainTime(units, P, L, frac, behind)
-    if units <= 0 then return 0 end
-    local m = units * P
-    if m >= TWO53 then return nil end
-    m = m - frac
-    local d = floor(m / L)
-    if d * L < m then d = d + 1 end
-    d = d + behind
-    if d >= TWO53 then return nil end
-    return d
-  end
-
-  tokenBucket = function(L, P, B, now, cost, force, s0, s1, s2)
-    local level, last, frac = s0, s1, s2
-    if level <= 0 then
-      level, frac, last = 0, 0, now
-    elseif now > last then
-      local t = (now - last) * L + frac
-      if t < TWO53 then
-        local q = floor(t / P)
-        if q >= level then
-          level, frac = 0, 0
-        else
-          level, frac = level - q, t - q * P
-        end
-      elseif level * P < TWO53 then
-        -- (now-last)*L + frac >= 2^53 > level*P: the bucket drained.
-        level, frac = 0, 0
-      else
-        return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2)
-      end
-      last = now
-    end
-    local behind = max(0, last - now)
-    local want = cost
-    if want < 1 then want = 1 end
-    if cost < 0 then
-      level = min(max(level + cost, 0), MAXLEVEL)
-    elseif force and cost > 0 then
-      if level > MAXLEVEL - cost then
-        -- Units used saturate at exactly MaxLimit, as GCRA's do.
-        level, frac = MAXLEVEL, 0
-      else
-        level = level + cost
-      end
-    elseif want > B then
-      local reset = drainTime(level, P, L, frac, behind)
-      if reset == nil then return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2) end
-      return nil, nil, nil, 0, 2, max(0, B - level), 0, reset
-    elseif level > B - want then
-      local retry, reset = drainTime(level - (B - want), P, L, frac, behind), drainTime(level, P, L, frac, behind)
-      if reset == nil or retry == nil then return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2) end
-      return nil, nil, nil, 0, 1, max(0, B - level), retry, reset
-    elseif cost > 0 then
-      level = level + cost
-    end
-    if level == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-    local reset = drainTime(level, P, L, frac, behind)
-    if reset == nil then return exact(3, L, P, B, 0, now, cost, force, s0, s1, s2) end
-    return level, last, frac, 1, 0, max(0, B - level), 0, reset
-  end
-
-  elseif kind == 4 then
-  -- gcra: the arrival time is s0 + s1/L µs; s2 (its bits from 2^62 µs on)
-  -- is 0 here. x is how far it lies ahead of now, in 1/L µs; below 2^53,
-  -- x > k*P is ceil(x/P) > k, which needs no product.
-  gcra = function(L, P, B, now, cost, force, s0, s1, s2)
-    if s2 ~= 0 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
-    local x = 0
-    if s0 > now or (s0 == now and s1 > 0) then
-      x = (s0 - now) * L + s1
-      if x >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
-    end
-    local want = cost
-    if want < 1 then want = 1 end
-    if cost < 0 then
-      -- A refund of 2^53 or more exceeds any x here.
-      local refund = -cost * P
-      if refund >= x then x = 0 else x = x - refund end
-    elseif force and cost > 0 then
-      -- The ceiling, 2^53 * P, is above any x here.
-      x = x + cost * P
-      if x >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
-    else
-      local c = floor(x / P) -- ceil(x/P)
-      if c * P < x then c = c + 1 end
-      local rem = 0
-      if c < B then rem = B - c end
-      if want > B or c > B - want then
-        local reset = floor(x / L)
-        if reset * L < x then reset = reset + 1 end
-        if want > B then return nil, nil, nil, 0, 2, rem, 0, reset end
-        -- (B-want)*P < x < 2^53: exact.
-        local over = x - (B - want) * P
-        local retry = floor(over / L)
-        if retry * L < over then retry = retry + 1 end
-        return nil, nil, nil, 0, 1, rem, retry, reset
-      end
-      if cost > 0 then
-        x = x + cost * P
-        if x >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
-      end
-    end
-    if x == 0 then return 0, 0, 0, 1, 0, B, 0, 0 end
-    local q = floor(x / L)
-    local at = q + now
-    if at >= TWO53 then return exact(4, L, P, B, 0, now, cost, force, s0, s1, s2) end
-    local c = floor(x / P)
-    if c * P < x then c = c + 1 end
-    local rem = 0
-    if c < B then rem = B - c end
-    local reset = q
-    if q * L < x then reset = q + 1 end
-    return at, x - q * L, 0, 1, 0, rem, 0, reset
-  end
-
-  else
-  concurrency = function(L, P, now, cost, force, inflight, last)
-    if inflight > 0 and now - last >= P then inflight = 0 end
-    local want = cost
-    if want < 1 then want = 1 end
-    if cost < 0 or (force and cost > 0) then
-      inflight = min(max(inflight + cost, 0), MAXLEVEL)
-      last = now
-    elseif want > L then
-      local reset = 0
-      if inflight > 0 then reset = last + P - now; if reset < 1 then reset = 1 end end
-      return nil, nil, nil, 0, 2, max(0, L - inflight), 0, reset
-    elseif inflight > L - want then
-      local reset = last + P - now
-      if reset < 1 then reset = 1 end
-      return nil, nil, nil, 0, 1, max(0, L - inflight), 0, reset
-    elseif cost > 0 then
-      inflight = inflight + cost
-      last = now
-    end
-    if inflight == 0 then return 0, 0, 0, 1, 0, L, 0, 0 end
-    local reset = last + P - now
-    if reset < 1 then reset = 1 end
-    return inflight, last, 0, 1, 0, max(0, L - inflight), 0, reset
-  end
-
-  end
+  return exactOp, parse, fmt
 end
 
 local now = tonumber(ARGV[1])
@@ -650,15 +410,20 @@ end
 
 local minTTL = tonumber(ARGV[2]) or 0
 local nkeys = #KEYS
-local states, order, loaded = {}, {}, {}
--- vals: admitted, then allowed, reason, remaining, retry, reset per op;
--- big: whether one is limbs (an exactOp result past 2^53).
-local vals, big = {0}, false
+local exactOp, exactParse, exactFmt
+-- A batch of several keys keeps per key {s0, s1, s2, dirty, resetAfter} in
+-- states, and its reply values in vals (admitted, then allowed, reason,
+-- remaining, retry, reset per op); a batch of one key, in locals.
+local states, order, vals, raws
+local one0, one1, one2, oneDirty, oneReset = 0, 0, 0, false, 0
+local ok, reason, rem, retry, reset
+local big = false -- a reply value is limbs (an exactOp result past 2^53)
 local admitted = true
--- One MGET reads every key of a batch: each redis.call costs more than
--- the arithmetic of an op.
-local raws
-if nkeys > 1 then raws = redis.call('MGET', unpack(KEYS)) end
+if nkeys > 1 then
+  states, order, vals = {}, {}, {0}
+  -- One MGET reads every key of a batch.
+  raws = redis.call('MGET', unpack(KEYS))
+end
 for i = 1, nkeys do
   local key = KEYS[i]
   local a = i * 5 - 2
@@ -668,80 +433,317 @@ for i = 1, nkeys do
   end
   local flags = kf % 4
   local kind = (kf - flags) / 4
-  local force, shadow = flags % 2 == 1, flags >= 2
-  local st = states[key]
-  if st == nil then
-    st = {0, 0, 0, false, 0}
+  local force = flags % 2 == 1
+  local st
+  if states then st = states[key] end
+  local k0, k1, k2 = 0, 0, 0
+  if st then
+    k0, k1, k2 = st[1], st[2], st[3]
+  else
     local raw
     if raws then raw = raws[i] else raw = redis.call('GET', key) end
     if raw then
       local sa, sb, sc = string.match(raw, '^(%-?%d+) (%-?%d+) (%-?%d+)$')
       if sa == nil then return redis.error_reply('ERR tollgate: malformed state in ' .. key) end
-      local x, y, z = tonumber(sa), tonumber(sb), tonumber(sc)
-      if x < -TWO53 or x > TWO53 or y < -TWO53 or y > TWO53 or z < -TWO53 or z > TWO53 then
-        if exactParse == nil then loadExact() end
-        x, y, z = exactParse(sa), exactParse(sb), exactParse(sc)
-        if x == nil or y == nil or z == nil or type(y) == 'table' or type(z) == 'table' or (type(x) == 'table' and kind ~= 4) then
+      k0, k1, k2 = tonumber(sa), tonumber(sb), tonumber(sc)
+      if k0 < -TWO53 or k0 > TWO53 or k1 < -TWO53 or k1 > TWO53 or k2 < -TWO53 or k2 > TWO53 then
+        if exactOp == nil then exactOp, exactParse, exactFmt = loadExact() end
+        k0, k1, k2 = exactParse(sa), exactParse(sb), exactParse(sc)
+        if k0 == nil or k1 == nil or k2 == nil or type(k1) == 'table' or type(k2) == 'table' or (type(k0) == 'table' and kind ~= 4) then
           return redis.error_reply('ERR tollgate: malformed state in ' .. key)
         end
       end
-      st[1], st[2], st[3] = x, y, z
     end
-    states[key] = st
-    order[#order + 1] = key
+    if states then
+      st = {k0, k1, k2, false, 0}
+      states[key] = st
+      order[#order + 1] = key
+    end
   end
-  local s0, s1, s2, ok, reason, rem, retry, reset
+  if (kind == 3 or kind == 4) and X == 0 then X = L end
+  -- The op's new state (s0 nil: unchanged) and result; slow: start over
+  -- in exactOp.
+  local s0, s1, s2
+  local slow = false
+  ok, reason, rem, retry, reset = 1, 0, 0, 0, 0
+  local want = cost
+  if want < 1 then want = 1 end
   if L == 0 then
     if cost < 0 or (force and cost > 0) then
-      s0, s1, s2, ok, reason, rem, retry, reset = 0, 0, 0, 1, 0, 0, 0, 0
+      s0, s1, s2 = 0, 0, 0
     else
-      ok, reason, rem, retry, reset = 0, 2, 0, 0, 0
+      ok, reason = 0, 2
     end
-  else
-    if not loaded[kind] then
-      loadAlgorithm(kind)
-      loaded[kind] = true
-    end
+  elseif type(k0) == 'table' then
+    slow = true
+  else repeat
     if kind == 1 then
-      s0, s1, s2, ok, reason, rem, retry, reset = fixedWindow(L, P, X, now, cost, force, st[1], st[2])
-    elseif kind == 2 then
-      s0, s1, s2, ok, reason, rem, retry, reset = slidingWindow(L, P, X, now, cost, force, st[1], st[2], st[3])
-    elseif kind == 3 then
-      if X == 0 then X = L end
-      s0, s1, s2, ok, reason, rem, retry, reset = tokenBucket(L, P, X, now, cost, force, st[1], st[2], st[3])
-    elseif kind == 4 then
-      if X == 0 then X = L end
-      if type(st[1]) == 'table' then
-        s0, s1, s2, ok, reason, rem, retry, reset = exact(4, L, P, X, 0, now, cost, force, st[1], st[2], st[3])
-      else
-        s0, s1, s2, ok, reason, rem, retry, reset = gcra(L, P, X, now, cost, force, st[1], st[2], st[3])
+      -- Fixed window: no products.
+      local ws = now - (now - X) % P
+      -- A clock that went back behind the key's window stays in it.
+      if k1 > 0 and k0 > ws then ws = k0 end
+      local count = k1
+      if k0 ~= ws then count = 0 end
+      local r = ws + P - now
+      if cost < 0 or (force and cost > 0) then
+        count = min(max(count + cost, 0), MAXLEVEL)
+      elseif want > L then
+        if count == 0 then r = 0 end
+        ok, reason, rem, reset = 0, 2, max(0, L - count), r
+        break
+      elseif count > L - want then
+        ok, reason, rem, retry, reset = 0, 1, max(0, L - count), r, r
+        break
+      elseif cost > 0 then
+        count = count + cost
       end
+      if count == 0 then
+        s0, s1, s2, rem = 0, 0, 0, L
+      else
+        s0, s1, s2, rem, reset = ws, count, 0, max(0, L - count), r
+      end
+
+    elseif kind == 2 then
+      -- Sliding window.
+      local ws = now - (now - X) % P
+      -- A clock that went back behind the key's window stays at its start.
+      if (k1 > 0 or k2 > 0) and k0 > ws then ws = k0 end
+      local curr, prev = 0, 0
+      if k0 == ws then curr, prev = k1, k2 elseif k0 == ws - P then prev = k1 end
+      local e = max(0, now - ws)
+      -- d = L - est, where est = ceil(prev*(P-e)/P) + curr.
+      local w = prev * (P - e)
+      if w >= TWO53 then slow = true; break end
+      local q = floor(w / P)
+      if q * P < w then q = q + 1 end
+      local d = (L - curr) - q
+      if cost < 0 then
+        curr = curr + cost
+        if curr < 0 then
+          prev = min(max(prev + curr, 0), MAXLEVEL)
+          curr = 0
+        end
+      elseif force and cost > 0 then
+        curr = min(max(curr + cost, 0), MAXLEVEL)
+      elseif want > L or d < want then
+        ok, rem = 0, max(0, d)
+        if want > L then
+          reason = 2
+        else
+          reason = 1
+          local room = (L - curr) - want
+          if room >= 0 then
+            local m = room * P
+            if m >= TWO53 then slow = true; break end
+            retry = P - floor(m / prev) - e
+          else
+            local m = (L - want) * P
+            if m >= TWO53 then slow = true; break end
+            retry = P - e + P - floor(m / curr)
+          end
+          retry = retry + e - (now - ws) -- until the clock is back in the window
+        end
+        if curr > 0 then reset = ws + 2 * P - now elseif prev > 0 then reset = ws + P - now end
+        break
+      elseif cost > 0 then
+        curr = curr + cost
+      end
+      if curr == 0 and prev == 0 then
+        s0, s1, s2, rem = 0, 0, 0, L
+      else
+        w = prev * (P - e)
+        if w >= TWO53 then slow = true; break end
+        q = floor(w / P)
+        if q * P < w then q = q + 1 end
+        s0, s1, s2, rem = ws, curr, prev, max(0, (L - curr) - q)
+        if curr > 0 then reset = ws + 2 * P - now else reset = ws + P - now end
+      end
+
+    elseif kind == 3 then
+      -- Token bucket; B is X.
+      local level, last, frac = k0, k1, k2
+      if level <= 0 then
+        level, frac, last = 0, 0, now
+      elseif now > last then
+        local t = (now - last) * L + frac
+        if t < TWO53 then
+          local q = floor(t / P)
+          if q >= level then
+            level, frac = 0, 0
+          else
+            level, frac = level - q, t - q * P
+          end
+        elseif level * P < TWO53 then
+          -- (now-last)*L + frac >= 2^53 > level*P: the bucket drained.
+          level, frac = 0, 0
+        else
+          slow = true; break
+        end
+        last = now
+      end
+      -- The time until units drain: ceil((units*P - frac)/L), plus the
+      -- time until a clock that went back is back at last.
+      local behind = max(0, last - now)
+      local units = 0
+      if cost < 0 then
+        level = min(max(level + cost, 0), MAXLEVEL)
+      elseif force and cost > 0 then
+        if level > MAXLEVEL - cost then
+          -- Units used saturate at exactly MaxLimit, as GCRA's do.
+          level, frac = MAXLEVEL, 0
+        else
+          level = level + cost
+        end
+      elseif want > X then
+        ok, reason, rem = 0, 2, max(0, X - level)
+      elseif level > X - want then
+        ok, reason, rem = 0, 1, max(0, X - level)
+        units = level - (X - want)
+      elseif cost > 0 then
+        level = level + cost
+      end
+      if units > 0 then
+        local m = units * P
+        if m >= TWO53 then slow = true; break end
+        m = m - frac
+        local d = floor(m / L)
+        if d * L < m then d = d + 1 end
+        retry = d + behind
+        if retry >= TWO53 then slow = true; break end
+      end
+      if ok == 1 and level == 0 then
+        s0, s1, s2, rem = 0, 0, 0, X
+      else
+        if level > 0 then
+          local m = level * P
+          if m >= TWO53 then slow = true; break end
+          m = m - frac
+          local d = floor(m / L)
+          if d * L < m then d = d + 1 end
+          reset = d + behind
+          if reset >= TWO53 then slow = true; break end
+        end
+        if ok == 1 then s0, s1, s2, rem = level, last, frac, max(0, X - level) end
+      end
+
+    elseif kind == 4 then
+      -- GCRA; B is X. The arrival time is k0 + k1/L µs (k2, its bits from
+      -- 2^62 µs on, is 0 here); x is how far it lies ahead of now, in
+      -- 1/L µs. Below 2^53, x > k*P is ceil(x/P) > k: no product.
+      if k2 ~= 0 then slow = true; break end
+      local x = 0
+      if k0 > now or (k0 == now and k1 > 0) then
+        x = (k0 - now) * L + k1
+        if x >= TWO53 then slow = true; break end
+      end
+      if cost < 0 then
+        -- A refund of 2^53 or more exceeds any x here.
+        local refund = -cost * P
+        if refund >= x then x = 0 else x = x - refund end
+      elseif force and cost > 0 then
+        -- The ceiling, 2^53 * P, is above any x here.
+        x = x + cost * P
+        if x >= TWO53 then slow = true; break end
+      else
+        local c = floor(x / P) -- ceil(x/P)
+        if c * P < x then c = c + 1 end
+        if want > X or c > X - want then
+          ok, rem = 0, 0
+          if c < X then rem = X - c end
+          reset = floor(x / L)
+          if reset * L < x then reset = reset + 1 end
+          if want > X then
+            reason = 2
+          else
+            -- (B-want)*P < x < 2^53: exact.
+            reason = 1
+            local over = x - (X - want) * P
+            retry = floor(over / L)
+            if retry * L < over then retry = retry + 1 end
+          end
+          break
+        end
+        if cost > 0 then
+          x = x + cost * P
+          if x >= TWO53 then slow = true; break end
+        end
+      end
+      if x == 0 then
+        s0, s1, s2, rem = 0, 0, 0, X
+      else
+        local q = floor(x / L)
+        local at = q + now
+        if at >= TWO53 then slow = true; break end
+        local c = floor(x / P)
+        if c * P < x then c = c + 1 end
+        if c < X then rem = X - c end
+        reset = q
+        if q * L < x then reset = q + 1 end
+        s0, s1, s2 = at, x - q * L, 0
+      end
+
     else
-      s0, s1, s2, ok, reason, rem, retry, reset = concurrency(L, P, now, cost, force, st[1], st[2])
+      -- Concurrency: no products.
+      local inflight, last = k0, k1
+      if inflight > 0 and now - last >= P then inflight = 0 end
+      if cost < 0 or (force and cost > 0) then
+        inflight = min(max(inflight + cost, 0), MAXLEVEL)
+        last = now
+      elseif want > L or inflight > L - want then
+        ok, rem = 0, max(0, L - inflight)
+        if want > L then reason = 2 else reason = 1 end
+        if inflight > 0 or reason == 1 then
+          reset = last + P - now
+          if reset < 1 then reset = 1 end
+        end
+        break
+      elseif cost > 0 then
+        inflight = inflight + cost
+        last = now
+      end
+      if inflight == 0 then
+        s0, s1, s2, rem = 0, 0, 0, L
+      else
+        reset = last + P - now
+        if reset < 1 then reset = 1 end
+        s0, s1, s2, rem = inflight, last, 0, max(0, L - inflight)
+      end
     end
+  until true end
+  if slow then
+    if exactOp == nil then exactOp, exactParse, exactFmt = loadExact() end
+    s0, s1, s2, ok, reason, rem, retry, reset = exactOp(kind, L, P, X, X, now, cost, force, k0, k1, k2)
+    if type(retry) == 'table' then retry = exactFmt(retry); big = true end
+    if type(reset) == 'table' then reset = exactFmt(reset); big = true end
   end
-  if s0 ~= nil then
-    st[1], st[2], st[3] = s0, s1, s2
-    if cost ~= 0 then st[4] = true end
+  if ok == 0 and flags < 2 then admitted = false end
+  local dirty = s0 ~= nil and cost ~= 0
+  if s0 == nil then s0, s1, s2 = k0, k1, k2 end
+  if st then
+    st[1], st[2], st[3], st[5] = s0, s1, s2, reset
+    if dirty then st[4] = true end
+    local n = #vals
+    vals[n + 1], vals[n + 2], vals[n + 3], vals[n + 4], vals[n + 5] = ok, reason, rem, retry, reset
+  else
+    one0, one1, one2, oneDirty, oneReset = s0, s1, s2, dirty, reset
   end
-  st[5] = reset
-  if ok == 0 and not shadow then admitted = false end
-  if type(retry) == 'table' then retry = exactFmt(retry); big = true end
-  if type(reset) == 'table' then reset = exactFmt(reset); big = true end
-  local n = #vals
-  vals[n + 1], vals[n + 2], vals[n + 3], vals[n + 4], vals[n + 5] = ok, reason, rem, retry, reset
 end
 
 if admitted then
-  vals[1] = 1
-  for _, key in ipairs(order) do
-    local st = states[key]
-    if st[4] then
-      if st[1] == 0 and st[2] == 0 and st[3] == 0 then
+  for j = 1, (order and #order or 1) do
+    local key, dirty, s0, s1, s2, ra = KEYS[1], oneDirty, one0, one1, one2, oneReset
+    if order then
+      key = order[j]
+      local st = states[key]
+      dirty, s0, s1, s2, ra = st[4], st[1], st[2], st[3], st[5]
+    end
+    if dirty then
+      if s0 == 0 and s1 == 0 and s2 == 0 then
         redis.call('DEL', key)
       else
+        -- TTL: the state's reset, rounded up to ms; the exact reset (a
+        -- string) of a GCRA past 2^53 µs gets the longest.
         local ms = MAXTTLMS
-        local ra = st[5]
         if type(ra) == 'number' then
           local q = floor(ra / 1000)
           if q * 1000 < ra then q = q + 1 end
@@ -750,21 +752,26 @@ if admitted then
           if q < ms then ms = q end
         end
         local v
-        if type(st[1]) == 'number' then
-          v = format('%d %d %d', st[1], st[2], st[3])
+        if type(s0) == 'number' then
+          v = format('%d %d %d', s0, s1, s2)
         else
-          v = exactFmt(st[1]) .. ' ' .. format('%d %d', st[2], st[3])
+          v = exactFmt(s0) .. ' ' .. format('%d %d', s1, s2)
         end
         redis.call('SET', key, v, 'PX', ms)
       end
     end
   end
 end
+
+local adm = 0
+if admitted then adm = 1 end
 if not big then
-  if nkeys == 1 then return format('%d %d %d %d %d %d', vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]) end
+  if nkeys == 1 then return format('%d %d %d %d %d %d', adm, ok, reason, rem, retry, reset) end
+  vals[1] = adm
   -- One format call, within Lua's limit on the arguments of a call.
   if nkeys <= 32 then return format('%d' .. string.rep(' %d', 5 * nkeys), unpack(vals)) end
 end
+if nkeys == 1 then vals = {adm, ok, reason, rem, retry, reset} else vals[1] = adm end
 for i = 1, #vals do
   if type(vals[i]) == 'number' then vals[i] = format('%d', vals[i]) end
 end

@@ -152,6 +152,13 @@ func runDifferentialBack(t *testing.T, s *redis.Store, seed uint64, steps int) {
 
 func runDifferentialWith(t *testing.T, s *redis.Store, seed uint64, steps int, back bool) {
 	t.Helper()
+	runDifferentialParams(t, s, seed, steps, back, randomParams)
+}
+
+// runDifferentialParams is runDifferentialWith with the keys' parameters
+// drawn by params.
+func runDifferentialParams(t *testing.T, s *redis.Store, seed uint64, steps int, back bool, params func(*rand.Rand) algorithms.Params) {
+	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	m := model{}
@@ -161,7 +168,7 @@ func runDifferentialWith(t *testing.T, s *redis.Store, seed uint64, steps int, b
 	}
 	var keys []keyInfo
 	for i := range 12 {
-		keys = append(keys, keyInfo{fmt.Sprintf("k%d", i), randomParams(r)})
+		keys = append(keys, keyInfo{fmt.Sprintf("k%d", i), params(r)})
 	}
 	now := int64(1_767_225_600_000_000)
 	got := make([]algorithms.Result, 6)
@@ -169,7 +176,7 @@ func runDifferentialWith(t *testing.T, s *redis.Store, seed uint64, steps int, b
 	for step := range steps {
 		if r.IntN(40) == 0 { // new parameters for a key: a fresh key name
 			i := r.IntN(len(keys))
-			keys[i] = keyInfo{fmt.Sprintf("k%d-%d", i, step), randomParams(r)}
+			keys[i] = keyInfo{fmt.Sprintf("k%d-%d", i, step), params(r)}
 		}
 		n := 1 + r.IntN(4)
 		ops := make([]store.Op, n)
@@ -261,6 +268,120 @@ func TestClockBack(t *testing.T) {
 				steps = 300
 			}
 			runDifferentialBack(t, s, 11, steps)
+		})
+	}
+}
+
+// nearBoundParams draws parameters where the script's fast paths (plain
+// doubles) meet its exact limb code: Limit*Period, Burst*Period and the
+// products of elapsed time and Limit near 2^53, limits near 2^53, periods
+// up to a year.
+func nearBoundParams(r *rand.Rand) algorithms.Params {
+	p := algorithms.Params{
+		Kind:   algorithms.Kind(1 + r.IntN(5)),
+		Period: pick(r, []int64{1, 7, 1e6, 6e7, 3.6e9, 8.64e10, 365 * 8.64e10, algorithms.MaxPeriod, 1 + r.Int64N(algorithms.MaxPeriod)}),
+	}
+	near := func() int64 { // about 2^53/Period
+		v := max53/p.Period + r.Int64N(5) - 2
+		if r.IntN(3) == 0 {
+			v = v/2 + r.Int64N(3) - 1
+		}
+		return min(max(v, 1), max53)
+	}
+	switch r.IntN(4) {
+	case 0:
+		p.Limit = pick(r, []int64{max53, max53 - 1, max53 / 2, 1e12})
+	case 1:
+		p.Limit = 1 + r.Int64N(max53)
+	default:
+		p.Limit = near()
+	}
+	switch r.IntN(4) {
+	case 0:
+		p.Burst = near()
+	case 1:
+		p.Burst = pick(r, []int64{1, max53, max53 - 1})
+	}
+	if r.IntN(3) == 0 {
+		p.Offset = r.Int64N(p.Period)
+	}
+	return p
+}
+
+// TestDifferentialNearBounds replays random batches whose values straddle
+// 2^53, so that ops take both the script's fast paths and its exact code,
+// against algorithms.Apply.
+func TestDifferentialNearBounds(t *testing.T) {
+	t.Parallel()
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			steps, seeds := 3000, []uint64{21, 22, rand.Uint64()}
+			if be.name == "miniredis" {
+				steps, seeds = 400, []uint64{21, rand.Uint64()}
+			}
+			if testing.Short() {
+				steps = min(steps, 300)
+			}
+			for _, seed := range seeds {
+				t.Run(fmt.Sprint(seed), func(t *testing.T) {
+					t.Parallel()
+					s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix(fmt.Sprintf("near:%d:", seed)))
+					runDifferentialParams(t, s, seed, steps, seed%2 == 0, nearBoundParams)
+				})
+			}
+		})
+	}
+}
+
+// TestFastPathBounds walks sequences that put one product of each fast path
+// just past 2^53 (refills of a forced-full bucket, GCRA arrival times,
+// sliding-window weights), where a fast path that trusted doubles would
+// round, against algorithms.Apply.
+func TestFastPathBounds(t *testing.T) {
+	t.Parallel()
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix("bounds:"))
+			n := 0
+			for kind := algorithms.FixedWindow; kind <= algorithms.Concurrency; kind++ {
+				for _, period := range []int64{7, 1e6, 6e7, 365 * 86_400_000_000} {
+					for _, dl := range []int64{-1, 0, 1, 2} {
+						limit := max53/period + dl
+						p := algorithms.Params{Kind: kind, Limit: limit, Period: period}
+						key := fmt.Sprint("b", n)
+						n++
+						m := model{}
+						now := int64(1_767_225_600_000_000)
+						got, want := make([]algorithms.Result, 1), make([]algorithms.Result, 1)
+						for i, st := range []struct {
+							dt, cost int64
+							mode     algorithms.Mode
+						}{
+							{0, max53, algorithms.Force}, {period, 1, 0}, {period + 1, 3, 0}, {period/2 + 1, limit, 0},
+							{0, -limit / 2, 0}, {2*period + 3, max53 / 3, algorithms.Force}, {period - 1, 1, 0}, {1, 0, 0},
+							{period * 3, limit - 1, 0}, {period/3 + 1, 2, 0}, {0, -max53, 0}, {period, 1, 0},
+						} {
+							now += st.dt
+							ops := []store.Op{{Key: key, Params: p, Cost: st.cost, Mode: st.mode}}
+							m.apply(now, ops, want)
+							if err := s.Apply(ctx, now, ops, got); err != nil {
+								t.Fatal(err)
+							}
+							if got[0] != want[0] {
+								t.Fatalf("%+v step %d (now=%d cost=%d mode=%d): got %+v, want %+v", p, i, now, st.cost, st.mode, got[0], want[0])
+							}
+							stored, _, err := s.Inspect(ctx, key)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if stored != m[key] {
+								t.Fatalf("%+v step %d: stored %v, want %v", p, i, stored, m[key])
+							}
+						}
+					}
+				}
+			}
 		})
 	}
 }
