@@ -385,3 +385,72 @@ func TestFastPathBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestFastPathTokenBucketPrecision drives token buckets to where the
+// script's plain-double fast path would round: a refill product
+// (elapsed × limit) and a drain product (level × period) that are odd and
+// between 2^53 and 2^54, which a double cannot hold, chosen so that the
+// rounding would show in the stored state or the reset. The script must
+// take its exact path there, so results and state match package
+// algorithms to the unit.
+func TestFastPathTokenBucketPrecision(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		dt, cost int64
+		mode     algorithms.Mode
+	}
+	const period = 7
+	// Refill: 9 µs × (2^50+1) = 10133099161583625, which rounds to ...624;
+	// the bucket holds 1,000 units more than the refill drains, so the
+	// charge after it is admitted and stores frac = t mod 7: 3, not 2.
+	refillLimit := int64(1<<50 + 1)
+	refillLevel := 9*refillLimit/period + 1000
+	// Drain: level × 7 ≡ 1 (mod 4), in [2^53, 2^54), rounds down by one, and
+	// with a limit of 2 the reset ceil(level×7 / 2) would come out one
+	// short.
+	drainLevel := int64(3<<52)/period&^3 | 3
+	// Retry: a denied charge of 1 waits for units = level-1 to drain; with
+	// level ≡ 0 (mod 4), units × 7 ≡ 1 (mod 4) would round down the same
+	// way. (level × 7, checked for the reset, is larger, so that check
+	// alone already sends this op to the exact path.)
+	retryLevel := int64(3<<52) / period &^ 3
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix("precision:"))
+			for i, c := range []struct {
+				name  string
+				limit int64
+				steps []step
+			}{
+				{"refill over 2^53", refillLimit, []step{{0, refillLevel, algorithms.Force}, {9, 1, 0}, {1, 0, 0}}},
+				{"drain time over 2^53", 2, []step{{0, drainLevel, algorithms.Force}, {0, 0, 0}, {3, 0, 0}}},
+				{"retry over 2^53", 2, []step{{0, retryLevel, algorithms.Force}, {0, 1, 0}, {5, 1, 0}}},
+			} {
+				p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: c.limit, Period: period}
+				key := fmt.Sprint("tb", i)
+				m := model{}
+				now := int64(1_767_225_600_000_000)
+				got, want := make([]algorithms.Result, 1), make([]algorithms.Result, 1)
+				for j, st := range c.steps {
+					now += st.dt
+					ops := []store.Op{{Key: key, Params: p, Cost: st.cost, Mode: st.mode}}
+					m.apply(now, ops, want)
+					if err := s.Apply(ctx, now, ops, got); err != nil {
+						t.Fatal(err)
+					}
+					if got[0] != want[0] {
+						t.Fatalf("%s, step %d: got %+v, want %+v", c.name, j, got[0], want[0])
+					}
+					stored, _, err := s.Inspect(ctx, key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if stored != m[key] {
+						t.Fatalf("%s, step %d: stored %v, want %v", c.name, j, stored, m[key])
+					}
+				}
+			}
+		})
+	}
+}
