@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -105,6 +106,38 @@ func TestCircuitBreakerOpensProbesAndCloses(t *testing.T) {
 	}
 	if d := l.Check(ctx, user("a")); d.Err != nil || s.calls.Load() != 6 {
 		t.Fatalf("closed circuit: err=%v calls=%d", d.Err, s.calls.Load())
+	}
+}
+
+// TestPartialFailuresDoNotOpenTheBreaker: errors wrapping store.ErrPartial
+// (one Cluster node down while the others answer) follow the fail mode for
+// their decision but never open the circuit, however many come in a row;
+// the same number of whole-store errors does.
+func TestPartialFailuresDoNotOpenTheBreaker(t *testing.T) {
+	l, s, _ := newTestLimiter(t, []Rule{{Name: "r", Algorithm: algorithms.FixedWindow, Limit: 100, Period: time.Minute, OnStoreError: FailDeny}},
+		WithCircuitBreaker(3, time.Second))
+	partial := fmt.Errorf("redis: node 10.0.0.7:6379: connection refused (%w)", store.ErrPartial)
+	s.setFailing(partial)
+	for i := range 10 {
+		d := l.Check(ctx, user("a"))
+		if d.Allowed || !errors.Is(d.Err, store.ErrPartial) || !d.Limiting.StoreError {
+			t.Fatalf("check %d: allowed=%v err=%v, want the fail-closed denial of a store error", i, d.Allowed, d.Err)
+		}
+	}
+	if l.CircuitOpen() || s.calls.Load() != 10 {
+		t.Fatalf("open=%v calls=%d after 10 partial failures, want closed and every check sent", l.CircuitOpen(), s.calls.Load())
+	}
+	// Two whole-store failures after them: the partial ones did not count
+	// toward the threshold of 3.
+	s.setFailing(errDown)
+	l.Check(ctx, user("a"))
+	l.Check(ctx, user("a"))
+	if l.CircuitOpen() {
+		t.Fatal("open after 2 whole-store failures: the partial failures were counted")
+	}
+	l.Check(ctx, user("a"))
+	if !l.CircuitOpen() {
+		t.Fatal("closed after 3 whole-store failures in a row")
 	}
 }
 

@@ -359,7 +359,9 @@ func (l *Limiter) apply(ctx context.Context, s store.Store, now int64, ops []sto
 		l.storeObs.StoreCalled(ctx, time.Since(start), err)
 	}
 	if main && (err == nil || !errors.Is(err, store.ErrInvalidOp) && !errors.Is(err, store.ErrFull) && !errors.Is(err, context.Canceled)) {
-		if l.breaker.record(err == nil) {
+		// A partial failure (one node of a Cluster) means the store answers:
+		// it must not open the breaker for the keys of the healthy nodes.
+		if l.breaker.record(err == nil || errors.Is(err, store.ErrPartial)) {
 			if l.breaker.open() {
 				l.cfg.logger.Warn("tollgate: store failing, circuit opened", slog.Any("error", err))
 			} else {

@@ -102,7 +102,10 @@ func WithStoreTimeout(d time.Duration) Option {
 // consecutive store failures: while open, checks do not call the store and
 // follow the fail mode at once, except for one probe per interval, whose
 // success closes the circuit again. The default is 5 failures and 1s;
-// failures <= 0 disables the breaker.
+// failures <= 0 disables the breaker. An error wrapping store.ErrPartial (a
+// node of a Redis Cluster failing while others answer) counts as an answer
+// from the store, not a failure: that decision follows its fail mode, and
+// the keys of healthy nodes keep being decided.
 func WithCircuitBreaker(failures int, interval time.Duration) Option {
 	return func(c *config) {
 		c.breakerFailures = failures

@@ -19,6 +19,13 @@ var (
 	// ErrFull is returned by a bounded store that has no room for a new key
 	// and may not evict one (every candidate is currently denying).
 	ErrFull = errors.New("store: full")
+	// ErrPartial marks the error of a store spanning several nodes (a
+	// Redis Cluster) when the nodes holding the batch's keys failed while
+	// other nodes still answer: the store as a whole is up. The limiter's
+	// circuit breaker does not count such errors, so one dead node does not
+	// cut off the keys of the healthy ones; the store fails fast on the
+	// dead node itself.
+	ErrPartial = errors.New("store: part of the store is unavailable")
 )
 
 // MaxKeyLen is the longest key, in bytes, that every store accepts.

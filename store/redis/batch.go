@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -61,7 +62,9 @@ type group struct {
 	cmd  *goredis.ZeroCopyStringCmd
 	res  []algorithms.Result
 	err  error
-	done bool // the script committed this group
+	done bool  // the script committed this group
+	node *node // its Cluster master, when known
+	held bool  // not sent: the node's breaker is open
 }
 
 // applyDecisions runs every valid decision's groups in one pipeline, then
@@ -203,7 +206,18 @@ func (s *Store) runGroups(ctx context.Context, groups []*group) {
 			}
 		}
 	}
-	exec(groups)
+	var send []*group
+	for _, g := range groups {
+		g.node = s.nodeFor(ctx, g.c.strs[0])
+		if g.held = !g.node.allow(); g.held {
+			g.err = ErrNodeDown
+			continue
+		}
+		send = append(send, g)
+	}
+	if len(send) > 0 {
+		exec(send)
+	}
 	var again []*group
 	for _, g := range groups {
 		if g.err != nil && isNoScript(g.err) {
@@ -227,8 +241,13 @@ func (s *Store) runGroups(ctx context.Context, groups []*group) {
 		exec(again)
 	}
 	for _, g := range groups {
+		if !g.held && !errors.Is(g.err, context.Canceled) {
+			g.node.record(g.err)
+		}
+	}
+	for _, g := range groups {
 		if g.err != nil {
-			g.err = fmt.Errorf("redis: apply: %w", g.err)
+			g.err = fmt.Errorf("redis: apply: %w", s.nodeError(g.node, g.err))
 		}
 	}
 }

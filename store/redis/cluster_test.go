@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -130,4 +131,85 @@ func masterOf(t *testing.T, ctx context.Context, c *goredis.ClusterClient, key s
 		t.Fatalf("MasterForKey(%q): %v", key, err)
 	}
 	return cl.Options().Addr
+}
+
+// TestClusterDeadNode kills one master of a 3-master cluster: decisions on
+// its keys fail with store.ErrPartial while the other masters answer, and
+// after three failures without being sent (ErrNodeDown); decisions on the
+// other masters go on; a decision spanning the dead master and a live one
+// fails and charges nothing. When every master is dead, the error is no
+// longer partial, so the limiter's circuit breaker counts it.
+func TestClusterDeadNode(t *testing.T) {
+	t.Parallel()
+	servers := redistest.StartClusterServers(t, 3)
+	var addrs []string
+	byAddr := map[string]*redistest.Server{}
+	for _, srv := range servers {
+		addrs = append(addrs, srv.Addr)
+		byAddr[srv.Addr] = srv
+	}
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true,
+		DialTimeout: 250 * time.Millisecond, DialerRetries: 1, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	const prefix = "dead:"
+	s := redis.New(c, redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix(prefix))
+	k := keysOnDistinctMasters(t, ctx, c, prefix, "k", 3)
+	now := int64(1_767_225_600_000_000)
+	p := algorithms.Params{Kind: algorithms.FixedWindow, Limit: 100, Period: 60e6}
+	res := make([]algorithms.Result, 2)
+	apply := func(keys ...string) error {
+		ops := make([]store.Op, len(keys))
+		for i, key := range keys {
+			ops[i] = store.Op{Key: key, Params: p, Cost: 1}
+		}
+		return s.Apply(ctx, now, ops, res)
+	}
+	for _, key := range k {
+		if err := apply(key); err != nil {
+			t.Fatalf("%s before the kill: %v", key, err)
+		}
+	}
+	dead := byAddr[masterOf(t, ctx, c, prefix+k[0])]
+	dead.Kill()
+
+	for i := range 3 {
+		err := apply(k[0])
+		if !errors.Is(err, store.ErrPartial) || errors.Is(err, redis.ErrNodeDown) || !strings.Contains(err.Error(), dead.Addr) {
+			t.Fatalf("call %d on the dead master: %v, want a partial failure naming %s", i, err, dead.Addr)
+		}
+		if err := apply(k[1]); err != nil {
+			t.Fatalf("a live master failed while another was dead: %v", err)
+		}
+	}
+	if err := apply(k[0]); !errors.Is(err, redis.ErrNodeDown) || !errors.Is(err, store.ErrPartial) {
+		t.Fatalf("after 3 failures: %v, want ErrNodeDown, partial", err)
+	}
+	// A decision across the dead master and a live one charges nothing.
+	if err := apply(k[1], k[0]); !errors.Is(err, store.ErrPartial) {
+		t.Fatalf("decision across a dead and a live master: %v, want a partial failure", err)
+	}
+	peek := []store.Op{{Key: k[1], Params: p}}
+	if err := s.Peek(ctx, now, peek, res); err != nil {
+		t.Fatal(err)
+	}
+	// k[1]: 1 before the kill and 3 in the loop.
+	if used := p.Limit - res[0].Remaining; used != 4 {
+		t.Fatalf("k[1] used %d after the failed cross-master decision, want 4 (the decision charged nothing)", used)
+	}
+
+	// Every master dead: the last one to fail sees no other answer.
+	for _, key := range k[1:] {
+		byAddr[masterOf(t, ctx, c, prefix+key)].Kill()
+	}
+	if err := apply(k[1]); err == nil {
+		t.Fatal("a dead master answered")
+	}
+	err := apply(k[2])
+	if err == nil || errors.Is(err, store.ErrPartial) {
+		t.Fatalf("every master dead: %v, want an error that is not partial", err)
+	}
+	if err := apply(k[1]); err == nil || errors.Is(err, store.ErrPartial) {
+		t.Fatalf("every master dead, again: %v, want an error that is not partial", err)
+	}
 }

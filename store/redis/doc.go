@@ -40,6 +40,16 @@
 // its groups' evaluations, so a denied decision reports the ops of the
 // refunded groups as allowed, as [store.Store] documents for denied batches.
 //
+// A dead master is not a dead store. The store tracks each master's last
+// answer: an error on a master (a dead connection or a timeout, not an
+// error reply) while another master answers is wrapped with
+// [store.ErrPartial], which the limiter's circuit breaker does not count,
+// so the keys of the healthy masters keep being decided while the dead
+// master's decisions follow their fail mode. After three such failures in
+// a row, calls to that master are not sent for a second ([ErrNodeDown]),
+// then one call probes it. When every master fails, errors are not
+// partial and the limiter's breaker opens as for a single node.
+//
 // A [goredis.Ring] shards by key without slots: give every key of a decision
 // the same hash tag ([WithHashTag]) so that its script runs on one shard.
 //

@@ -95,6 +95,7 @@ func WithMinTTL(d time.Duration) Option {
 type Store struct {
 	client  goredis.UniversalClient
 	cluster *goredis.ClusterClient // nil unless the client is a Cluster client
+	nodes   nodes                  // a Cluster's masters' health
 	cfg     config
 	closed  atomic.Bool
 	calls   sync.Pool // *call
@@ -183,6 +184,10 @@ func (s *Store) checkNow(now int64) error {
 // command is a [goredis.ZeroCopyStringCmd]: go-redis never retries it, and
 // its reply lands in the call's buffer.
 func (s *Store) run(ctx context.Context, c *call) (*goredis.ZeroCopyStringCmd, error) {
+	n := s.nodeFor(ctx, c.strs[0])
+	if !n.allow() {
+		return nil, fmt.Errorf("redis: apply: %w", s.nodeError(n, ErrNodeDown))
+	}
 	cmd := goredis.NewZeroCopyStringCmd(ctx, c.reply, c.args...)
 	err := s.client.Process(ctx, cmd)
 	if err != nil && isNoScript(err) {
@@ -194,9 +199,12 @@ func (s *Store) run(ctx context.Context, c *call) (*goredis.ZeroCopyStringCmd, e
 		cmd = goredis.NewZeroCopyStringCmd(ctx, c.reply, c.args...)
 		err = s.client.Process(ctx, cmd)
 	}
+	if !errors.Is(err, context.Canceled) {
+		n.record(err)
+	}
 	if err != nil {
 		s.noteFailure(ctx, err)
-		return nil, fmt.Errorf("redis: apply: %w", err)
+		return nil, fmt.Errorf("redis: apply: %w", s.nodeError(n, err))
 	}
 	return cmd, nil
 }

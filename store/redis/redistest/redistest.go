@@ -101,15 +101,29 @@ func Start(tb testing.TB, args ...string) *Server {
 // when tb ends.
 func StartCluster(tb testing.TB, masters int) []string {
 	tb.Helper()
+	servers := StartClusterServers(tb, masters)
+	addrs := make([]string, len(servers))
+	for i, srv := range servers {
+		addrs[i] = srv.Addr
+	}
+	return addrs
+}
+
+// StartClusterServers is StartCluster returning the servers, for tests
+// that kill or pause a node.
+func StartClusterServers(tb testing.TB, masters int) []*Server {
+	tb.Helper()
 	if masters < 1 {
 		tb.Fatalf("redistest: StartCluster(%d)", masters)
 	}
+	servers := make([]*Server, masters)
 	addrs := make([]string, masters)
 	for i := range addrs {
 		// Each node keeps its cluster config in its own temporary directory.
-		addrs[i] = StartServer(tb, "--cluster-enabled", "yes",
+		servers[i] = Start(tb, "--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "5000")
+		addrs[i] = servers[i].Addr
 	}
 	ctx := context.Background()
 	clients := make([]*goredis.Client, masters)
@@ -143,7 +157,7 @@ func StartCluster(tb testing.TB, masters int) []string {
 			}
 		}
 		if ready {
-			return addrs
+			return servers
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("redistest: cluster of %d masters not ready after 30s", masters)
