@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/dimensions"
 	"github.com/tollgate-go/tollgate/store"
 )
 
@@ -170,5 +171,31 @@ func TestSettleOnFailingStoreReportsTheError(t *testing.T) {
 	s.setFailing(errDown)
 	if err := d.Reservation.Settle(ctx, Usage{InputTokens: 20}); !errors.Is(err, errDown) {
 		t.Fatalf("Settle = %v, want the store's error", err)
+	}
+}
+
+// TestFallbackSettlementUsesTheShare: a settlement of a check decided on
+// the fallback store (FailLocal) charges the fallback counter with the
+// parameters it was checked with, the instance's share, not the rule's
+// whole limit (with which a token bucket would refill twice as fast).
+func TestFallbackSettlementUsesTheShare(t *testing.T) {
+	fallback := newRefStore()
+	l, s, clk := newTestLimiter(t, []Rule{{Name: "tpm", Algorithm: algorithms.TokenBucket, Unit: Tokens,
+		Limit: 10, Period: time.Minute, By: byUser(), OnStoreError: FailLocal}},
+		WithFallback(fallback, 2), WithCircuitBreaker(0, 0))
+	s.setFailing(errDown)
+	req := &Request{Facts: dimensions.Facts{User: "a"}, Estimate: Usage{InputTokens: 5}}
+	d := l.Check(ctx, req) // the share of 5 tokens, all reserved
+	if !d.Allowed || d.Reservation == nil {
+		t.Fatalf("first check on the fallback: allowed=%v reservation=%v", d.Allowed, d.Reservation)
+	}
+	// 12 s refill 1 token of the share (5 per minute), 2 of the whole limit.
+	clk.Advance(12 * time.Second)
+	if err := d.Reservation.Settle(ctx, Usage{InputTokens: 6}); err != nil {
+		t.Fatal(err)
+	}
+	// The share refilled 1 and the settlement took 1 more: still empty.
+	if d := l.Check(ctx, &Request{Facts: dimensions.Facts{User: "a"}, Estimate: Usage{InputTokens: 1}}); d.Allowed {
+		t.Fatalf("a token was left after the settlement: the fallback counter was settled with the whole limit (remaining %d)", d.Limiting.Remaining)
 	}
 }

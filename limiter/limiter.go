@@ -293,8 +293,12 @@ func (l *Limiter) decide(ctx context.Context, req *Request, d *Decision, peek bo
 	if d.Allowed && !peek {
 		d.Reservation = l.reserve(set, sc, results, failed)
 	}
-	if l.cfg.thresholdHook != nil && !peek && d.Err == nil {
-		l.checkThresholds(ctx, set, sc, results, now, req, d.Allowed)
+	if l.cfg.thresholdHook != nil && !peek {
+		if d.Err == nil {
+			l.checkThresholds(ctx, set, sc, results, now, req, d.Allowed)
+		} else if len(sc.fbIndex) > 0 {
+			l.checkFallbackThresholds(ctx, set, sc, results, failed, now, req, d.Allowed)
+		}
 	}
 	l.recordOutcome(ctx, d, rec, true)
 }

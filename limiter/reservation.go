@@ -66,28 +66,38 @@ func (l *Limiter) reserve(set *ruleSet, sc *scratch, results []algorithms.Result
 			res = &Reservation{l: l, entries: make([]reserved, 0, len(sc.matched)-j)}
 		}
 		op := &sc.ops[j]
+		params, fallback := op.Params, false
+		if failed != nil && !failed[j] {
+			// Charged on the fallback: settle that counter, with the
+			// instance's share it was checked with.
+			if k := sc.fbPos(j); k >= 0 {
+				params, fallback = sc.fallback[k].Params, true
+			}
+		}
 		res.entries = append(res.entries, reserved{
 			rule:        r.Name,
 			key:         strings.Clone(op.Key),
-			params:      op.Params,
+			params:      params,
 			unit:        r.Unit,
 			amount:      op.Cost,
 			delayed:     r.delayed,
 			concurrency: r.params.Kind == algorithms.Concurrency,
-			fallback:    failed != nil && !failed[j] && sc.fbIndexHas(j),
+			fallback:    fallback,
 			cr:          r,
 		})
 	}
 	return res
 }
 
-func (sc *scratch) fbIndexHas(j int) bool {
-	for _, k := range sc.fbIndex {
-		if k == j {
-			return true
+// fbPos returns the position in sc.fallback of the op at index j of
+// sc.ops, or -1 when it was not sent to the fallback.
+func (sc *scratch) fbPos(j int) int {
+	for k, i := range sc.fbIndex {
+		if i == j {
+			return k
 		}
 	}
-	return false
+	return -1
 }
 
 // Settle charges the measured usage: token and cost rules are corrected by
@@ -165,12 +175,16 @@ func (r *Reservation) finish(ctx context.Context, actual *Usage, cost func(*rese
 		results := make([]algorithms.Result, len(main))
 		err = l.apply(ctx, l.store, now, main, results, true)
 		if err == nil && l.cfg.thresholdHook != nil {
-			r.settleThresholds(ctx, main, results, now)
+			r.settleThresholds(ctx, l.store, main, results, now)
 		}
 	}
 	if len(local) > 0 {
 		results := make([]algorithms.Result, len(local))
-		if ferr := l.apply(ctx, l.cfg.fallback, now, local, results, false); err == nil {
+		ferr := l.apply(ctx, l.cfg.fallback, now, local, results, false)
+		if ferr == nil && l.cfg.thresholdHook != nil {
+			r.settleThresholds(ctx, l.cfg.fallback, local, results, now)
+		}
+		if err == nil {
 			err = ferr
 		}
 	}

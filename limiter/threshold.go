@@ -57,9 +57,11 @@ type ThresholdEvent struct {
 //
 // Limiter.Reset forgets the marks of the counters it resets, so their
 // thresholds fire again when crossed again in the same window. Without a
-// hook nothing is tracked. Crossings are detected on the main
-// store only (not while rules fail over to WithFallback), and not for
-// concurrency rules.
+// hook nothing is tracked. While rules fail over to WithFallback (the
+// local fail mode), crossings are detected on the fallback counters, which
+// hold this instance's share of the limit: the event's Limit is that
+// share, and the mark is kept in the fallback store, so each instance may
+// fire once. Concurrency rules have no thresholds.
 func WithThresholdHook(f func(ctx context.Context, e ThresholdEvent)) Option {
 	return func(c *config) {
 		c.thresholdHook = f
@@ -143,14 +145,40 @@ func WithThresholdOnDenial() Option {
 // they are full (see fullAt).
 func (l *Limiter) checkThresholds(ctx context.Context, set *ruleSet, sc *scratch, results []algorithms.Result, now int64, req *Request, allowed bool) {
 	for j, i := range sc.matched {
-		op, res := &sc.ops[j], &results[j]
-		switch {
-		case allowed && op.Cost > 0 && res.Allowed:
-			l.crossings(ctx, &set.rules[i], op, res, now, req)
-		case !allowed && l.cfg.fullOnDenial && !op.Shadow && res.Reason == algorithms.ReasonLimited:
-			l.fullAt(ctx, &set.rules[i], op, res, now, req)
-		}
+		l.checkThreshold(ctx, l.store, &set.rules[i], &sc.ops[j], &results[j], now, req, allowed)
 	}
+}
+
+// checkFallbackThresholds is checkThresholds for the ops a check sent to
+// the fallback store (the local fail mode): their counters are the
+// instance's share, and so are their thresholds.
+func (l *Limiter) checkFallbackThresholds(ctx context.Context, set *ruleSet, sc *scratch, results []algorithms.Result, failed []bool, now int64, req *Request, allowed bool) {
+	for k, j := range sc.fbIndex {
+		if failed[j] {
+			continue // the fallback could not decide either
+		}
+		l.checkThreshold(ctx, l.cfg.fallback, &set.rules[sc.matched[j]], &sc.fallback[k], &results[j], now, req, allowed)
+	}
+}
+
+// checkThreshold looks for the thresholds one op of a check crossed on
+// store st.
+func (l *Limiter) checkThreshold(ctx context.Context, st store.Store, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request, allowed bool) {
+	switch {
+	case allowed && op.Cost > 0 && res.Allowed:
+		l.crossings(ctx, st, r, op, res, now, req)
+	case !allowed && l.cfg.fullOnDenial && !op.Shadow && res.Reason == algorithms.ReasonLimited:
+		l.fullAt(ctx, st, r, op, res, now, req)
+	}
+}
+
+// capacityOn returns the capacity of rule r's counter on store st: the
+// rule's, or on the fallback store the instance's share that op carries.
+func (l *Limiter) capacityOn(st store.Store, r *compiledRule, op *store.Op) int64 {
+	if st == l.store {
+		return r.capacity
+	}
+	return op.Params.Capacity()
 }
 
 // fullAt fires threshold 1.0 of a rule that denied a request for lack of
@@ -158,8 +186,8 @@ func (l *Limiter) checkThresholds(ctx context.Context, set *ruleSet, sc *scratch
 // spent, although its counter may never reach the limit exactly. The mark
 // is the one an exact crossing of 1.0 charges, so it fires once either
 // way.
-func (l *Limiter) fullAt(ctx context.Context, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request) {
-	capacity := r.capacity
+func (l *Limiter) fullAt(ctx context.Context, st store.Store, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request) {
+	capacity := l.capacityOn(st, r, op)
 	if capacity <= 0 || op.Params.Kind == algorithms.Concurrency || r.Guard != nil {
 		return
 	}
@@ -169,7 +197,7 @@ func (l *Limiter) fullAt(ctx context.Context, r *compiledRule, op *store.Op, res
 	}
 	for _, f := range ths {
 		if f == 1 {
-			l.fireThreshold(ctx, r, op, f, ThresholdEvent{
+			l.fireThreshold(ctx, st, r, op, f, ThresholdEvent{
 				Rule: &r.Rule, Key: op.Key, Threshold: f, Used: capacity - res.Remaining, Limit: capacity,
 				Reset: micros(res.ResetAfter), Request: req,
 			}, now)
@@ -180,8 +208,8 @@ func (l *Limiter) fullAt(ctx context.Context, r *compiledRule, op *store.Op, res
 
 // crossings fires the hook for every threshold of r that the charge of op,
 // with result res, crossed. It allocates nothing unless one was crossed.
-func (l *Limiter) crossings(ctx context.Context, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request) {
-	capacity := r.capacity
+func (l *Limiter) crossings(ctx context.Context, st store.Store, r *compiledRule, op *store.Op, res *algorithms.Result, now int64, req *Request) {
+	capacity := l.capacityOn(st, r, op)
 	if capacity <= 0 || op.Params.Kind == algorithms.Concurrency || r.Guard != nil {
 		return
 	}
@@ -194,7 +222,7 @@ func (l *Limiter) crossings(ctx context.Context, r *compiledRule, op *store.Op, 
 	for _, f := range ths {
 		level := thresholdLevel(f, capacity)
 		if before < level && level <= after {
-			l.fireThreshold(ctx, r, op, f, ThresholdEvent{
+			l.fireThreshold(ctx, st, r, op, f, ThresholdEvent{
 				Rule: &r.Rule, Key: op.Key, Threshold: f, Used: after, Limit: capacity,
 				Reset: micros(res.ResetAfter), Request: req,
 			}, now)
@@ -202,25 +230,29 @@ func (l *Limiter) crossings(ctx context.Context, r *compiledRule, op *store.Op, 
 	}
 }
 
-// fireThreshold charges the threshold's mark in the store and calls the
-// hook when this caller charged it first in the window.
-func (l *Limiter) fireThreshold(ctx context.Context, r *compiledRule, op *store.Op, f float64, e ThresholdEvent, now int64) {
+// fireThreshold charges the threshold's mark in store st (the one whose
+// counter crossed it) and calls the hook when this caller charged it
+// first in the window.
+func (l *Limiter) fireThreshold(ctx context.Context, st store.Store, r *compiledRule, op *store.Op, f float64, e ThresholdEvent, now int64) {
 	var buf [160]byte
 	key := appendMarkKey(buf[:0], op.Key, f)
 	params := markParams(op.Params)
 	w := markWindow(params, now)
-	if l.cfg.marks.charged(key, w) {
+	main := st == l.store
+	if main && l.cfg.marks.charged(key, w) {
 		return // known fired in this window: no allocation, no store call
 	}
 	e.Key = strings.Clone(op.Key) // op.Key may live in a reused buffer
 	mark := []store.Op{{Key: string(key), Params: params, Cost: 1}}
 	var res [1]algorithms.Result
-	err := l.apply(ctx, l.store, now, mark, res[:], true)
+	err := l.apply(ctx, st, now, mark, res[:], main)
 	if err != nil {
 		l.cfg.logger.Warn("tollgate: threshold mark failed; firing anyway",
 			slog.String("rule", r.Name), slog.Float64("threshold", f), slog.Any("error", err))
 	} else {
-		l.cfg.marks.remember(mark[0].Key, w)
+		if main {
+			l.cfg.marks.remember(mark[0].Key, w)
+		}
 		if !res[0].Allowed {
 			return // another check or instance fired it in this window
 		}
@@ -273,16 +305,18 @@ func markParams(p algorithms.Params) algorithms.Params {
 }
 
 // settleThresholds looks for thresholds crossed by the positive charges of
-// a settlement on the main store.
-func (r *Reservation) settleThresholds(ctx context.Context, ops []store.Op, results []algorithms.Result, now int64) {
+// a settlement on store st: the main store, or the fallback for entries
+// charged there.
+func (r *Reservation) settleThresholds(ctx context.Context, st store.Store, ops []store.Op, results []algorithms.Result, now int64) {
+	fallback := st != r.l.store
 	for k := range ops {
 		op := &ops[k]
 		if op.Cost <= 0 {
 			continue
 		}
 		for i := range r.entries {
-			if e := &r.entries[i]; e.key == op.Key && !e.fallback && e.cr != nil {
-				r.l.crossings(ctx, e.cr, op, &results[k], now, nil)
+			if e := &r.entries[i]; e.key == op.Key && e.fallback == fallback && e.cr != nil {
+				r.l.crossings(ctx, st, e.cr, op, &results[k], now, nil)
 				break
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate-go/tollgate/algorithms"
+	"github.com/tollgate-go/tollgate/dimensions"
 	"github.com/tollgate-go/tollgate/store"
 	"github.com/tollgate-go/tollgate/store/memory"
 )
@@ -351,5 +352,52 @@ func TestResetForgetsThresholdMarks(t *testing.T) {
 	}
 	if len(alice) != 2 || alice[0] != 0.8 || alice[1] != 1 {
 		t.Errorf("alice's thresholds after the reset: %v, want [0.8 1]", alice)
+	}
+}
+
+// TestThresholdsOnTheFallback: while the main store fails and a rule fails
+// over to the fallback store (FailLocal, 2 instances: a share of 5 of 10),
+// crossing 80% and 100% of that share fires, once each, with the share as
+// Limit; the marks live in the fallback store. Settlements on the fallback
+// cross thresholds too.
+func TestThresholdsOnTheFallback(t *testing.T) {
+	var ev events
+	fallback := newRefStore()
+	l, s, _ := newTestLimiter(t, []Rule{
+		{Name: "rpm", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute, By: byUser(), OnStoreError: FailLocal},
+		{Name: "tpm", Algorithm: algorithms.FixedWindow, Unit: Tokens, Limit: 100, Period: time.Minute, By: byUser(), OnStoreError: FailLocal},
+	}, WithFallback(fallback, 2), WithCircuitBreaker(0, 0), WithThresholdHook(ev.hook))
+	s.setFailing(errDown)
+	req := &Request{Facts: dimensions.Facts{User: "alice"}, Estimate: Usage{InputTokens: 5}}
+	for i := 1; i <= 6; i++ {
+		d := l.Check(ctx, req)
+		if want := i <= 5; d.Allowed != want {
+			t.Fatalf("request %d on the fallback: allowed=%v, want %v", i, d.Allowed, want)
+		}
+		if d.Allowed {
+			// Settle 10 tokens: 5 more than reserved.
+			if err := d.Reservation.Settle(ctx, Usage{InputTokens: 10}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	got := map[string][]float64{}
+	for _, e := range ev.list {
+		got[e.Rule.Name] = append(got[e.Rule.Name], e.Threshold)
+		if e.Rule.Name == "rpm" && e.Limit != 5 {
+			t.Errorf("rpm event %v: Limit %d, want the instance's share 5", e.Threshold, e.Limit)
+		}
+	}
+	// rpm: 4 of 5 crosses 0.8, 5 of 5 crosses 1.0. tpm: 5 requests of 10
+	// tokens, share 50: 40 crosses 0.8 (at a settlement), 50 crosses 1.0.
+	for name, want := range map[string][]float64{"rpm": {0.8, 1}, "tpm": {0.8, 1}} {
+		if g := got[name]; len(g) != 2 || g[0] != want[0] || g[1] != want[1] {
+			t.Errorf("%s fired %v, want %v", name, g, want)
+		}
+	}
+	if fallback.calls.Load() == 0 {
+		t.Error("the fallback store was never called")
 	}
 }
