@@ -199,3 +199,30 @@ func TestFallbackSettlementUsesTheShare(t *testing.T) {
 		t.Fatalf("a token was left after the settlement: the fallback counter was settled with the whole limit (remaining %d)", d.Limiting.Remaining)
 	}
 }
+
+// TestFailClosedRuleChargesNoFallbackCounter: when the store fails and one
+// rule fails closed while another fails over to the fallback, the decision
+// is denied and, all or nothing, the fallback counter is not charged.
+func TestFailClosedRuleChargesNoFallbackCounter(t *testing.T) {
+	fallback := newRefStore()
+	l, s, _ := newTestLimiter(t, []Rule{
+		{Name: "closed", Algorithm: algorithms.FixedWindow, Limit: 10, Period: time.Minute, OnStoreError: FailDeny},
+		{Name: "local", Algorithm: algorithms.FixedWindow, Limit: 4, Period: time.Minute, By: byUser(), OnStoreError: FailLocal},
+	}, WithFallback(fallback, 2), WithCircuitBreaker(0, 0))
+	s.setFailing(errDown)
+	for i := range 5 {
+		if d := l.Check(ctx, user("a")); d.Allowed {
+			t.Fatalf("check %d admitted although a rule fails closed", i)
+		}
+	}
+	// The local rule's share (2) is untouched: with only it failing over,
+	// both units are there.
+	l2, s2, _ := newTestLimiter(t, []Rule{{Name: "local", Algorithm: algorithms.FixedWindow, Limit: 4, Period: time.Minute, By: byUser(), OnStoreError: FailLocal}},
+		WithFallback(fallback, 2), WithCircuitBreaker(0, 0))
+	s2.setFailing(errDown)
+	for i := range 2 {
+		if d := l2.Check(ctx, user("a")); !d.Allowed {
+			t.Fatalf("check %d on the fallback share denied: the denied decisions charged it (%+v)", i, d.Limiting)
+		}
+	}
+}

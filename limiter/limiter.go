@@ -385,6 +385,7 @@ func (l *Limiter) apply(ctx context.Context, s store.Store, now int64, ops []sto
 func (l *Limiter) failOver(ctx context.Context, set *ruleSet, sc *scratch, now int64, results []algorithms.Result) []bool {
 	failed := make([]bool, len(sc.ops))
 	sc.fallback, sc.fbIndex = sc.fallback[:0], sc.fbIndex[:0]
+	denied := false // an enforcing rule fails closed: the decision is a denial
 	for j, i := range sc.matched {
 		r := &set.rules[i]
 		mode := r.OnStoreError
@@ -401,6 +402,7 @@ func (l *Limiter) failOver(ctx context.Context, set *ruleSet, sc *scratch, now i
 			continue
 		case FailDeny:
 			results[j] = algorithms.Result{Reason: algorithms.ReasonLimited}
+			denied = denied || r.Mode != Shadow
 		default:
 			results[j] = algorithms.Result{Allowed: true, Remaining: r.capacity}
 		}
@@ -413,6 +415,13 @@ func (l *Limiter) failOver(ctx context.Context, set *ruleSet, sc *scratch, now i
 		sc.fbRes = make([]algorithms.Result, len(sc.fallback))
 	}
 	fbRes := sc.fbRes[:len(sc.fallback)]
+	if denied {
+		// All or nothing: a denied decision charges no counter, the
+		// fallback's included; its rules are still evaluated.
+		for k := range sc.fallback {
+			sc.fallback[k].Cost = 0
+		}
+	}
 	if err := l.apply(ctx, l.cfg.fallback, now, sc.fallback, fbRes, false); err != nil {
 		// The fallback could not decide either: admit, as failing open.
 		for _, j := range sc.fbIndex {
