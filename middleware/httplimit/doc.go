@@ -114,7 +114,10 @@
 //     request is refused before it reaches next.
 //   - 2xx or 3xx without usage: the estimate is charged (UsageMissing);
 //     for example an OpenAI stream without stream_options.include_usage,
-//     or a stream cut before its usage event.
+//     or a stream cut before its usage event. A body of unknown length
+//     (chunked) longer than WithBodyLimit was estimated from its prefix:
+//     its input is then charged at least what the length the upstream
+//     read says (tokens.EstimateFromLength).
 //   - The client went away (its context ended, or a write failed): the
 //     measured usage if the stream still carried it, else the estimate
 //     (Disconnected). The upstream usually stops generating when the proxy

@@ -115,7 +115,18 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if m.cfg.llm {
-			m.serveLLM(w, r, fwd, next, &res, strip)
+			var counted *countingBody
+			if body != nil && !complete && r.ContentLength <= 0 {
+				// A body of unknown length past the read cap was estimated
+				// from its prefix: count what the upstream reads, so that a
+				// response without usage is charged for the whole body.
+				counted = &countingBody{rc: fwd.Body}
+				f := new(http.Request)
+				*f = *fwd
+				f.Body = counted
+				fwd = f
+			}
+			m.serveLLM(w, r, fwd, next, &res, strip, counted)
 			return
 		}
 		if res.Decision.Reservation == nil {

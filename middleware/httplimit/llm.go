@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tollgate-go/tollgate/limiter"
 	"github.com/tollgate-go/tollgate/tokens"
@@ -40,9 +42,10 @@ func (m *Middleware) injectUsage(r, fwd *http.Request, res *Result, body []byte,
 
 // serveLLM forwards an admitted LLM-mode request and settles its
 // reservation once the response is done. strip reports whether
-// injectUsage added the usage chunk that the client must not see.
-func (m *Middleware) serveLLM(w http.ResponseWriter, r, fwd *http.Request, next http.Handler, res *Result, strip bool) {
-	mw := &meteredWriter{rw: w, path: r.URL.Path, strip: strip}
+// injectUsage added the usage chunk that the client must not see; counted,
+// when not nil, counts the bytes of a body estimated from its prefix.
+func (m *Middleware) serveLLM(w http.ResponseWriter, r, fwd *http.Request, next http.Handler, res *Result, strip bool, counted *countingBody) {
+	mw := &meteredWriter{rw: w, path: r.URL.Path, strip: strip, body: counted}
 	if r.URL.RawQuery != "" {
 		mw.path += "?" + r.URL.RawQuery
 	}
@@ -78,6 +81,17 @@ func (m *Middleware) settle(r *http.Request, res *Result, mw *meteredWriter) {
 		c.Err = resv.Cancel(ctx)
 	default:
 		c.Charged = c.Estimate
+		if !ok && mw.body != nil {
+			// No usage: charge at least what the whole body's length says,
+			// not only the prefix the estimate saw.
+			if in := tokens.EstimateFromLength(mw.body.n.Load()); in > c.Charged.InputTokens {
+				c.Charged.InputTokens = in
+				if m.cfg.cost != nil {
+					c.Charged.Cost = m.cfg.cost(c.Model, tokens.Usage{Input: in, Output: c.Charged.OutputTokens,
+						Total: in + c.Charged.OutputTokens})
+				}
+			}
+		}
 		if ok {
 			c.Charged = limiter.Usage{InputTokens: u.Input, OutputTokens: u.Output}
 			if m.cfg.cost != nil {
@@ -131,7 +145,24 @@ type meteredWriter struct {
 	strip  bool
 	held   []byte // stripping: bytes of the current, incomplete event
 	err    error  // the first error writing to the client
+	body   *countingBody
 }
+
+// countingBody counts the bytes read from a request body. The upstream
+// may read it on another goroutine than the one that settles (a reverse
+// proxy copies it concurrently), hence the atomic.
+type countingBody struct {
+	rc io.ReadCloser
+	n  atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
 
 // Header returns the underlying writer's header map.
 func (w *meteredWriter) Header() http.Header { return w.rw.Header() }

@@ -527,3 +527,39 @@ func TestLLMBodyOverLimitEstimatedFromLength(t *testing.T) {
 		t.Errorf("estimate %+v model %q, want %d input from the length, 77 output from the prefix", c.Estimate, c.Model, want)
 	}
 }
+
+// TestLLMChunkedBodyOverLimitWithoutUsage: a chunked body (no
+// Content-Length) past the read cap is estimated from its prefix; when the
+// response then carries no usage, the settlement charges what the whole
+// body's length says, counted as the upstream read it.
+func TestLLMChunkedBodyOverLimitWithoutUsage(t *testing.T) {
+	up := &upstream{t: t, chunks: split(fixture(t, "openai_chat_stream_no_usage.sse"), 300)}
+	s := newLLMStack(t, up, []limiter.Rule{tokenRule(1_000_000)}, httplimit.WithBodyLimit(80))
+	long := `{"model":"gpt-4o-mini","max_tokens":77,"stream":true,"messages":[{"role":"user","content":"` +
+		strings.Repeat("lorem ipsum ", 400) + `"}]}`
+	// An io.Reader that is not a *strings.Reader: the client sends it
+	// chunked, without Content-Length.
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", s.front.URL+"/v1/chat/completions", io.MultiReader(strings.NewReader(long)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-User", "alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(up.lastBody(), []byte(long)) {
+		t.Fatalf("upstream got %d bytes, want the %d the client sent, byte for byte", len(up.lastBody()), len(long))
+	}
+	c := s.charge(t)
+	whole := int64((len(long) + 3) / 4)
+	if c.Estimate.InputTokens >= whole {
+		t.Fatalf("estimate %+v: want it from the prefix only, below %d (else this test shows nothing)", c.Estimate, whole)
+	}
+	if c.Outcome != httplimit.UsageMissing || c.Charged.InputTokens != whole || c.Charged.OutputTokens != 77 {
+		t.Errorf("charge %+v, want usage missing, %d input tokens from the whole body's length, 77 output", c, whole)
+	}
+	if got, want := s.remaining(t, "tpm"), 1_000_000-whole-77; got != want {
+		t.Errorf("remaining %d, want %d", got, want)
+	}
+}
