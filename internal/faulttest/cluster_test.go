@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,28 +34,11 @@ type clusterNode struct {
 // is in sync.
 func startReplicatedCluster(t *testing.T) []*clusterNode {
 	t.Helper()
-	if redistest.Binary() == "" {
-		t.Skip("redis-server not found in PATH: install it (apt-get install redis-server) to run this test")
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not found in PATH: install it (apt-get install redis-tools) to run this test")
-	}
+	servers := createCluster(t, 6, 1, "--cluster-replica-validity-factor", "0",
+		"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
 	var nodes []*clusterNode
-	var addrs []string
-	for range 6 {
-		s := startServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0",
-			"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0")
+	for _, s := range servers {
 		nodes = append(nodes, &clusterNode{srv: s})
-		addrs = append(addrs, s.Addr)
-	}
-	ctx, cancel := context.WithTimeout(bg, time.Minute)
-	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	ok := waitFor(30*time.Second, 50*time.Millisecond, func() bool {
 		masters, synced := 0, 0
@@ -101,6 +85,36 @@ func masterOf(nodes string) string {
 		}
 	}
 	return ""
+}
+
+// createCluster starts n cluster-enabled servers with a 1 s node timeout
+// (and extra args), and joins them with redis-cli --cluster create into
+// n/(replicas+1) masters with replicas each. It does not wait for the
+// cluster to be ready.
+func createCluster(t *testing.T, n, replicas int, args ...string) []*server {
+	t.Helper()
+	if redistest.Binary() == "" {
+		t.Skip("redis-server not found in PATH: install it (apt-get install redis-server) to run this test")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli not found in PATH: install it (apt-get install redis-tools) to run this test")
+	}
+	var servers []*server
+	create := []string{"--cluster", "create"}
+	for range n {
+		s := startServer(t, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "1000"}, args...)...)
+		servers = append(servers, s)
+		create = append(create, s.Addr)
+	}
+	ctx, cancel := context.WithTimeout(bg, time.Minute)
+	defer cancel()
+	create = append(create, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, create...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	return servers
 }
 
 // newClusterClient returns a Cluster client set up like newClient.

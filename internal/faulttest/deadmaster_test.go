@@ -1,10 +1,8 @@
 package faulttest
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,24 +24,10 @@ import (
 // circuit breaker never opens for the live masters' keys.
 func TestClusterDeadMasterLeavesOthersDecided(t *testing.T) {
 	t.Parallel()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not found in PATH: install it (apt-get install redis-tools) to run this test")
-	}
-	var nodes []*server
+	nodes := createCluster(t, 3, 0, "--cluster-require-full-coverage", "no")
 	var addrs []string
-	for range 3 {
-		s := startServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no")
-		nodes = append(nodes, s)
-		addrs = append(addrs, s.Addr)
-	}
-	ctx, cancel := context.WithTimeout(bg, time.Minute)
-	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr)
 	}
 	ready := waitFor(30*time.Second, 50*time.Millisecond, func() bool {
 		for _, a := range addrs {
