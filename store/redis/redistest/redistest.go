@@ -110,8 +110,9 @@ func StartCluster(tb testing.TB, masters int) []string {
 }
 
 // StartClusterServers is StartCluster returning the servers, for tests
-// that kill or pause a node.
-func StartClusterServers(tb testing.TB, masters int) []*Server {
+// that kill or pause a node, with extra redis-server args for every node
+// (as "--cluster-require-full-coverage", "no").
+func StartClusterServers(tb testing.TB, masters int, args ...string) []*Server {
 	tb.Helper()
 	if masters < 1 {
 		tb.Fatalf("redistest: StartCluster(%d)", masters)
@@ -120,9 +121,9 @@ func StartClusterServers(tb testing.TB, masters int) []*Server {
 	addrs := make([]string, masters)
 	for i := range addrs {
 		// Each node keeps its cluster config in its own temporary directory.
-		servers[i] = Start(tb, "--cluster-enabled", "yes",
+		servers[i] = Start(tb, append([]string{"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000")
+			"--cluster-node-timeout", "5000"}, args...)...)
 		addrs[i] = servers[i].Addr
 	}
 	ctx := context.Background()
