@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,8 @@ const (
 // to a node that keeps failing fail at once instead of each waiting for
 // its deadline.
 type nodes struct {
-	mu    sync.RWMutex
-	byAdr map[string]*node
+	mu    sync.Mutex                       // serializes adding a node
+	byAdr atomic.Pointer[map[string]*node] // copied on write: reads take no lock
 }
 
 // node is one master's health.
@@ -60,21 +61,26 @@ func (s *Store) nodeFor(ctx context.Context, key string) *node {
 		return nil
 	}
 	addr := c.Options().Addr
-	s.nodes.mu.RLock()
-	n := s.nodes.byAdr[addr]
-	s.nodes.mu.RUnlock()
-	if n != nil {
-		return n
+	if m := s.nodes.byAdr.Load(); m != nil {
+		if n := (*m)[addr]; n != nil {
+			return n
+		}
 	}
 	s.nodes.mu.Lock()
 	defer s.nodes.mu.Unlock()
-	if n = s.nodes.byAdr[addr]; n == nil {
-		if s.nodes.byAdr == nil {
-			s.nodes.byAdr = make(map[string]*node)
+	old := s.nodes.byAdr.Load()
+	if old != nil {
+		if n := (*old)[addr]; n != nil {
+			return n
 		}
-		n = &node{addr: addr}
-		s.nodes.byAdr[addr] = n
 	}
+	m := make(map[string]*node, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	n := &node{addr: addr}
+	m[addr] = n
+	s.nodes.byAdr.Store(&m)
 	return n
 }
 
@@ -117,9 +123,11 @@ func (n *node) record(err error) {
 
 // othersUp reports whether a master other than n answered its last call.
 func (s *Store) othersUp(n *node) bool {
-	s.nodes.mu.RLock()
-	defer s.nodes.mu.RUnlock()
-	for _, o := range s.nodes.byAdr {
+	m := s.nodes.byAdr.Load()
+	if m == nil {
+		return false
+	}
+	for _, o := range *m {
 		if o != n && !o.down.Load() {
 			return true
 		}
