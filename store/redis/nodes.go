@@ -106,7 +106,11 @@ func (n *node) record(err error) {
 	}
 	var reply goredis.Error
 	if err == nil || errors.As(err, &reply) {
-		n.down.Store(false)
+		// Loads first: on the normal path nothing is written, so callers
+		// do not contend for the node's cache line.
+		if n.down.Load() {
+			n.down.Store(false)
+		}
 		if n.failures.Load() != 0 {
 			n.failures.Store(0)
 		}
