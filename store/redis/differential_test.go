@@ -341,7 +341,6 @@ func TestFastPathBounds(t *testing.T) {
 	t.Parallel()
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
-			ctx := context.Background()
 			s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix("bounds:"))
 			n := 0
 			for kind := algorithms.FixedWindow; kind <= algorithms.Concurrency; kind++ {
@@ -351,34 +350,11 @@ func TestFastPathBounds(t *testing.T) {
 						p := algorithms.Params{Kind: kind, Limit: limit, Period: period}
 						key := fmt.Sprint("b", n)
 						n++
-						m := model{}
-						now := int64(1_767_225_600_000_000)
-						got, want := make([]algorithms.Result, 1), make([]algorithms.Result, 1)
-						for i, st := range []struct {
-							dt, cost int64
-							mode     algorithms.Mode
-						}{
+						walkSteps(t, s, fmt.Sprintf("%+v", p), key, p, []boundStep{
 							{0, max53, algorithms.Force}, {period, 1, 0}, {period + 1, 3, 0}, {period/2 + 1, limit, 0},
 							{0, -limit / 2, 0}, {2*period + 3, max53 / 3, algorithms.Force}, {period - 1, 1, 0}, {1, 0, 0},
 							{period * 3, limit - 1, 0}, {period/3 + 1, 2, 0}, {0, -max53, 0}, {period, 1, 0},
-						} {
-							now += st.dt
-							ops := []store.Op{{Key: key, Params: p, Cost: st.cost, Mode: st.mode}}
-							m.apply(now, ops, want)
-							if err := s.Apply(ctx, now, ops, got); err != nil {
-								t.Fatal(err)
-							}
-							if got[0] != want[0] {
-								t.Fatalf("%+v step %d (now=%d cost=%d mode=%d): got %+v, want %+v", p, i, now, st.cost, st.mode, got[0], want[0])
-							}
-							stored, _, err := s.Inspect(ctx, key)
-							if err != nil {
-								t.Fatal(err)
-							}
-							if stored != m[key] {
-								t.Fatalf("%+v step %d: stored %v, want %v", p, i, stored, m[key])
-							}
-						}
+						})
 					}
 				}
 			}
@@ -395,10 +371,6 @@ func TestFastPathBounds(t *testing.T) {
 // algorithms to the unit.
 func TestFastPathTokenBucketPrecision(t *testing.T) {
 	t.Parallel()
-	type step struct {
-		dt, cost int64
-		mode     algorithms.Mode
-	}
 	const period = 7
 	// Refill: 9 µs × (2^50+1) = 10133099161583625, which rounds to ...624;
 	// the bucket holds 1,000 units more than the refill drains, so the
@@ -416,41 +388,54 @@ func TestFastPathTokenBucketPrecision(t *testing.T) {
 	retryLevel := int64(3<<52) / period &^ 3
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
-			ctx := context.Background()
 			s := redis.New(be.client(t), redis.WithCallerClock(), redis.WithMinTTL(time.Hour), redis.WithKeyPrefix("precision:"))
 			for i, c := range []struct {
 				name  string
 				limit int64
-				steps []step
+				steps []boundStep
 			}{
-				{"refill over 2^53", refillLimit, []step{{0, refillLevel, algorithms.Force}, {9, 1, 0}, {1, 0, 0}}},
-				{"drain time over 2^53", 2, []step{{0, drainLevel, algorithms.Force}, {0, 0, 0}, {3, 0, 0}}},
-				{"retry over 2^53", 2, []step{{0, retryLevel, algorithms.Force}, {0, 1, 0}, {5, 1, 0}}},
+				{"refill over 2^53", refillLimit, []boundStep{{0, refillLevel, algorithms.Force}, {9, 1, 0}, {1, 0, 0}}},
+				{"drain time over 2^53", 2, []boundStep{{0, drainLevel, algorithms.Force}, {0, 0, 0}, {3, 0, 0}}},
+				{"retry over 2^53", 2, []boundStep{{0, retryLevel, algorithms.Force}, {0, 1, 0}, {5, 1, 0}}},
 			} {
 				p := algorithms.Params{Kind: algorithms.TokenBucket, Limit: c.limit, Period: period}
-				key := fmt.Sprint("tb", i)
-				m := model{}
-				now := int64(1_767_225_600_000_000)
-				got, want := make([]algorithms.Result, 1), make([]algorithms.Result, 1)
-				for j, st := range c.steps {
-					now += st.dt
-					ops := []store.Op{{Key: key, Params: p, Cost: st.cost, Mode: st.mode}}
-					m.apply(now, ops, want)
-					if err := s.Apply(ctx, now, ops, got); err != nil {
-						t.Fatal(err)
-					}
-					if got[0] != want[0] {
-						t.Fatalf("%s, step %d: got %+v, want %+v", c.name, j, got[0], want[0])
-					}
-					stored, _, err := s.Inspect(ctx, key)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if stored != m[key] {
-						t.Fatalf("%s, step %d: stored %v, want %v", c.name, j, stored, m[key])
-					}
-				}
+				walkSteps(t, s, c.name, fmt.Sprint("tb", i), p, c.steps)
 			}
 		})
+	}
+}
+
+// boundStep is one op of walkSteps: dt µs later, cost in mode.
+type boundStep struct {
+	dt, cost int64
+	mode     algorithms.Mode
+}
+
+// walkSteps applies steps to key with parameters p, from a fixed start,
+// on s and on package algorithms (model), and fails at the first step
+// whose result or stored state differs. name labels the failures.
+func walkSteps(t *testing.T, s *redis.Store, name, key string, p algorithms.Params, steps []boundStep) {
+	t.Helper()
+	ctx := context.Background()
+	m := model{}
+	now := int64(1_767_225_600_000_000)
+	got, want := make([]algorithms.Result, 1), make([]algorithms.Result, 1)
+	for i, st := range steps {
+		now += st.dt
+		ops := []store.Op{{Key: key, Params: p, Cost: st.cost, Mode: st.mode}}
+		m.apply(now, ops, want)
+		if err := s.Apply(ctx, now, ops, got); err != nil {
+			t.Fatal(err)
+		}
+		if got[0] != want[0] {
+			t.Fatalf("%s, step %d (now=%d cost=%d mode=%d): got %+v, want %+v", name, i, now, st.cost, st.mode, got[0], want[0])
+		}
+		stored, _, err := s.Inspect(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored != m[key] {
+			t.Fatalf("%s, step %d: stored %v, want %v", name, i, stored, m[key])
+		}
 	}
 }
