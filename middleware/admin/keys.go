@@ -35,26 +35,27 @@ func requestOf(q url.Values) (*limiter.Request, []string, error) {
 	for name, values := range q {
 		header, isHeader := strings.CutPrefix(name, headerParam)
 		claim, isClaim := strings.CutPrefix(name, claimParam)
-		switch {
-		case !isHeader && !isClaim:
+		if !isHeader && !isClaim {
 			rest[name] = values
 			continue
-		case header == "" || claim == "" && isClaim:
+		}
+		if (isHeader && header == "") || (isClaim && claim == "") {
 			return nil, nil, errors.New("parameter " + strconv.Quote(name) + " names no header or claim")
-		case len(values) != 1:
+		}
+		if len(values) != 1 {
 			return nil, nil, errors.New("parameter " + strconv.Quote(name) + " needs exactly one value")
 		}
-		if isHeader {
-			if req.Header == nil {
-				req.Header = http.Header{}
-			}
-			http.Header(req.Header).Set(header, values[0])
-			continue
-		}
-		if req.Identity == nil {
+		switch {
+		case isHeader && req.Header == nil:
+			req.Header = http.Header{}
+		case isClaim && req.Identity == nil:
 			req.Identity = map[string]any{}
 		}
-		req.Identity[claim] = values[0]
+		if isHeader {
+			http.Header(req.Header).Set(header, values[0])
+		} else {
+			req.Identity[claim] = values[0]
+		}
 	}
 	facts, names, err := factsOf(rest)
 	if err != nil {
